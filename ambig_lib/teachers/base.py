@@ -1,0 +1,76 @@
+"""The one interface every teacher backend implements: ``complete(requests) -> responses``.
+
+A request is a chat conversation plus sampling parameters and an optional JSON schema; a response is the
+text with its finish reason and token counts. Backends know HTTP or engines; they never know what a topic is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion to make.
+
+    ``sample_index`` distinguishes deliberate re-samples of the same prompt (a retry after invalid output):
+    it is part of the cache key, so a retry is a new sample while a re-run reuses the cached one.
+    """
+
+    messages: tuple[dict[str, str], ...]
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int | None = 0
+    json_schema: dict[str, Any] | None = None
+    sample_index: int = 0
+    logprobs: int | None = None  # number of top log-probabilities wanted per token, where supported
+
+    def cache_fields(self) -> dict[str, Any]:
+        """Everything about the request that changes the answer (used in the cache key)."""
+        return {
+            "messages": [dict(m) for m in self.messages],
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "json_schema": self.json_schema,
+            "sample_index": self.sample_index,
+            "logprobs": self.logprobs,
+        }
+
+
+@dataclass
+class ChatResponse:
+    """A completion: text, why it stopped, token counts, and whether it came from the cache."""
+
+    text: str
+    finish_reason: str  # "stop", "length", "content_filter", "error", ...
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    top_logprobs: list[dict[str, float]] | None = None  # per generated token: {token: logprob}
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the model finished normally (a length or content-filter stop is a failure)."""
+        return self.error is None and self.finish_reason == "stop"
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A teacher backend."""
+
+    name: str
+
+    def identity(self) -> dict[str, Any]:
+        """Backend, model and model file SHA-256 or revision: part of the cache key and of provenance."""
+        ...
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        """Answer every request, in order. Failures are returned as responses with ``error`` set."""
+        ...

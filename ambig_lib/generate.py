@@ -1,0 +1,90 @@
+"""Command line for the generation stage (``ambig-generate`` / ``python -m ambig_lib.generate``).
+
+Example::
+
+    python -m ambig_lib.generate --teacher qwen2.5-coder-1.5b --prompt length_matched --limit 10
+
+Backend options go through ``--option key=value`` (values parsed as YAML: ``n_ctx=4096``, ``progress=false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import AmbigError
+from .generation import GenerationConfig, generate_set, length_summary
+from .prompts import PROMPT_STYLES
+from .topics import load_topics
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--option {item!r}: expected key=value (for example n_ctx=4096).")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ambig-generate", description=__doc__.split("\n")[0])
+    parser.add_argument("--teacher", default="qwen2.5-coder-1.5b",
+                        help="teacher name from the registry (default: qwen2.5-coder-1.5b)")
+    parser.add_argument("--backend", default=None, help="backend (llamacpp, openai, openai-batch, vllm); "
+                        "default: the teacher's registered backend")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="backend option, repeatable (value parsed as YAML)")
+    parser.add_argument("--prompt", default="length_matched", choices=sorted(PROMPT_STYLES))
+    parser.add_argument("--limit", type=int, default=None, help="first N topics only (default: all)")
+    parser.add_argument("--topics-file", type=Path, default=None, help="a topics file instead of the packaged list")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=GenerationConfig.temperature)
+    parser.add_argument("--top-p", type=float, default=GenerationConfig.top_p)
+    parser.add_argument("--max-tokens", type=int, default=GenerationConfig.max_tokens)
+    parser.add_argument("--max-attempts", type=int, default=GenerationConfig.max_attempts)
+    parser.add_argument("--batch-size", type=int, default=GenerationConfig.batch_size,
+                        help="topics sent to the teacher per call (raise it for HTTP/batch backends)")
+    parser.add_argument("--near-duplicate-threshold", type=float,
+                        default=GenerationConfig.near_duplicate_threshold)
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: data/synthetic")
+    parser.add_argument("--offline", action="store_true", help="answer only from the response cache")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stage and print the counts, word lengths and output paths."""
+    args = build_parser().parse_args(argv)
+    try:
+        from .teachers.registry import build_teacher
+
+        topics = load_topics(args.limit, args.topics_file)
+        config = GenerationConfig(
+            teacher=args.teacher, prompt=args.prompt, topics=tuple(topics), seed=args.seed,
+            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+            max_attempts=args.max_attempts, batch_size=args.batch_size,
+            near_duplicate_threshold=args.near_duplicate_threshold)
+        teacher = build_teacher(args.teacher, backend=args.backend, **_parse_options(args.option))
+        result = generate_set(teacher, config, out_dir=args.out_dir, offline=args.offline,
+                              progress=not args.no_progress)
+    except AmbigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.counts, indent=2))
+    print(length_summary(result.frame).to_string())
+    print(json.dumps({"this_run": result.provenance["this_run"]}, indent=2))
+    print(f"wrote {result.tsv_path}\n      {result.provenance_path}\n      {result.failures_path}\n"
+          f"cache {result.cache_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,521 @@
+"""Synthetic teacher sets: ask a teacher for intents per topic, validate, retry, deduplicate, balance, write.
+
+One call, :func:`generate_set`, runs the whole stage:
+
+1. For each topic, render the prompt style (:mod:`ambig_lib.prompts`) and request JSON against its schema.
+2. Validate the answer (:func:`parse_topic_output`): 5 intents, no empty field, distinct intents and queries,
+   ambiguous query different from the specific one. A failed topic is asked again with a new
+   ``sample_index`` (bounded by ``max_attempts``); the raw text of every failure goes to the failures file.
+3. Remove exact, then near-duplicate queries inside the set; a pair loses both queries when one goes, so
+   labels stay balanced per topic. Every removal is listed in the failures file too.
+4. Write ``<teacher>_<prompt>_balanced_strict.tsv``, its ``.provenance.json`` and ``.failures.jsonl``
+   atomically. All requests go through :class:`~ambig_lib.teachers.cache.CachedTeacher` (``.cache.jsonl``
+   beside the TSV), so a re-run gives a byte-identical TSV without the model and an interrupted run
+   continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import re
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import paths
+from .errors import AmbigError
+from .io_utils import sha256_file, write_json_atomic, write_text_atomic
+from .prompts import INTENTS_PER_TOPIC, PromptStyle, get_prompt_style
+from .teachers.base import ChatRequest, ChatResponse, Teacher
+from .teachers.cache import CachedTeacher
+
+TSV_COLUMNS = ("topic", "initial_request", "binary_label", "user_information_need",
+               "intent", "ambiguity_type", "pair_id", "sample_index")
+SET_SUFFIX = "_balanced_strict"
+
+
+class GenerationError(AmbigError):
+    """The generation stage was configured wrongly (bad limit, unknown style, empty topic list)."""
+
+
+class OutputRejected(ValueError):
+    """A teacher answer failed validation; ``reason`` is a short code, the message says what was wrong."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.detail = message
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Everything that decides a generated set (recorded in provenance; sampling enters the cache key)."""
+
+    teacher: str
+    prompt: str = "length_matched"
+    topics: tuple[str, ...] = ()
+    seed: int = 0
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    max_attempts: int = 4
+    batch_size: int = 1
+    near_duplicate_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not self.topics:
+            raise GenerationError("GenerationConfig.topics is empty. Fix: pass topics=tuple(load_topics(limit)).")
+        if self.max_attempts < 1 or self.batch_size < 1:
+            raise GenerationError(f"max_attempts ({self.max_attempts}) and batch_size ({self.batch_size}) "
+                                  "must be >= 1.")
+        if not 0.0 < self.near_duplicate_threshold <= 1.0:
+            raise GenerationError(f"near_duplicate_threshold must be in (0, 1], got "
+                                  f"{self.near_duplicate_threshold}.")
+        get_prompt_style(self.prompt)  # fails early on an unknown style
+
+    @property
+    def stem(self) -> str:
+        """File stem: ``<teacher>_<prompt>_balanced_strict`` (teacher name made file-safe)."""
+        return f"{safe_name(self.teacher)}_{self.prompt}{SET_SUFFIX}"
+
+    def sampling(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class IntentPair:
+    """One intent of one topic: a specific query (label 0) and an ambiguous one (label 1)."""
+
+    topic: str
+    index: int  # position of the intent in the teacher's answer (0..4)
+    intent: str
+    specific_query: str
+    ambiguous_query: str
+    user_information_need: str
+    ambiguity_type: str = ""
+    sample_index: int = 0
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.topic}:{self.index}"
+
+
+@dataclass
+class GenerationResult:
+    """What :func:`generate_set` wrote and measured."""
+
+    frame: pd.DataFrame
+    provenance: dict[str, Any]
+    tsv_path: Path
+    provenance_path: Path
+    failures_path: Path
+    cache_path: Path
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.provenance["counts"]
+
+    def counts_table(self) -> pd.DataFrame:
+        """Rows (queries) left after each stage, and topics that did not end with 5 of 5 pairs."""
+        c = self.counts
+        stages = ["rows_requested", "rows_parsed", "rows_valid", "rows_after_exact_dedup",
+                  "rows_after_near_dedup", "rows_written"]
+        return pd.DataFrame({"stage": [s.removeprefix("rows_") for s in stages], "rows": [c[s] for s in stages]})
+
+
+# ----------------------------------------------------------------------------------------------- text utils
+
+def safe_name(name: str) -> str:
+    """A file-safe form of a teacher name (``/``, spaces and other separators become ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "teacher"
+
+
+def clean_text(value: str) -> str:
+    """Collapse whitespace (tabs and newlines included) to single spaces and strip wrapping quotes."""
+    text = " ".join(str(value).split())
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
+        text = text[1:-1].strip()
+    return text
+
+
+def normalise_text(text: str) -> str:
+    """Comparison form of a query: NFKC, case-folded, punctuation removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"[^\w\s]|_", " ", text)
+    return " ".join(text.split())
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+def _extract_json(text: str) -> Any:
+    """Parse the JSON object in ``text`` (code fences and text around the object tolerated)."""
+    stripped = text.strip()
+    fence = re.match(r"^```(?:json)?\s*(.*?)\s*```$", stripped, flags=re.DOTALL)
+    if fence:
+        stripped = fence.group(1)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as first_error:
+        start, end = stripped.find("{"), stripped.rfind("}")
+        if 0 <= start < end:
+            try:
+                return json.loads(stripped[start:end + 1])
+            except json.JSONDecodeError:
+                pass
+        raise OutputRejected("invalid_json", f"not valid JSON ({first_error.msg} at line {first_error.lineno} "
+                                             f"column {first_error.colno})") from None
+
+
+def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: int = 0) -> list[IntentPair]:
+    """Validate one teacher answer for ``topic``; return its pairs or raise :class:`OutputRejected`."""
+    data = _extract_json(text)
+    if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
+        raise OutputRejected("wrong_schema", 'expected an object {"intents": [...]}')
+    items = data["intents"]
+    if len(items) != INTENTS_PER_TOPIC:
+        raise OutputRejected("wrong_count", f"{len(items)} intents, expected {INTENTS_PER_TOPIC}")
+    pairs: list[IntentPair] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise OutputRejected("wrong_schema", f"intent {i + 1} is not an object")
+        values: dict[str, str] = {}
+        for name in style.fields:
+            value = item.get(name)
+            if not isinstance(value, str):
+                raise OutputRejected("wrong_schema", f"intent {i + 1}: field {name!r} missing or not a string")
+            values[name] = clean_text(value)
+            if not normalise_text(values[name]):
+                raise OutputRejected("empty_field", f"intent {i + 1}: field {name!r} is empty")
+        for name, allowed in style.field_enums.items():
+            if values[name] not in allowed:
+                raise OutputRejected("bad_enum", f"intent {i + 1}: {name} {values[name]!r} not one of "
+                                                 f"{', '.join(allowed)}")
+        if normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
+            raise OutputRejected("ambiguous_equals_specific",
+                                 f"intent {i + 1}: ambiguous query equals the specific one")
+        pairs.append(IntentPair(topic=topic, index=i, intent=values["intent"],
+                                specific_query=values["specific_query"], ambiguous_query=values["ambiguous_query"],
+                                user_information_need=values["user_information_need"],
+                                ambiguity_type=values.get("ambiguity_type", ""), sample_index=sample_index))
+    intents = Counter(normalise_text(p.intent) for p in pairs)
+    repeated = [k for k, n in intents.items() if n > 1]
+    if repeated:
+        raise OutputRejected("duplicate_intent", f"intent {repeated[0]!r} appears more than once")
+    queries = Counter(normalise_text(q) for p in pairs for q in (p.specific_query, p.ambiguous_query))
+    repeated = [k for k, n in queries.items() if n > 1]
+    if repeated:
+        raise OutputRejected("duplicate_query", f"query {repeated[0]!r} appears more than once")
+    return pairs
+
+
+def check_response(response: ChatResponse, style: PromptStyle, topic: str, sample_index: int) -> list[IntentPair]:
+    """Validate a response, failing first on how the call ended (error, length cut, content filter)."""
+    if response.error is not None:
+        raise OutputRejected("call_error", response.error)
+    if response.finish_reason == "length":
+        raise OutputRejected("truncated", f"cut off at the token limit after {response.completion_tokens} tokens")
+    if response.finish_reason != "stop":
+        raise OutputRejected(f"finish_{response.finish_reason}", f"finish reason {response.finish_reason!r}")
+    return parse_topic_output(response.text, style, topic, sample_index)
+
+
+# ----------------------------------------------------------------------------------------------- dedup
+
+def _shingles(normalised: str) -> frozenset[str]:
+    return frozenset(normalised.split())
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass
+class DedupResult:
+    """Pairs kept, and each removed pair with the stage, its offending query and the query it matched."""
+
+    kept: list[IntentPair]
+    removed: list[dict[str, Any]]
+
+
+def drop_exact_duplicates(pairs: Sequence[IntentPair]) -> DedupResult:
+    """Keep the first pair holding each normalised query; a later pair sharing one loses both queries."""
+    seen: dict[str, str] = {}
+    kept: list[IntentPair] = []
+    removed: list[dict[str, Any]] = []
+    for pair in pairs:
+        hit = next(((q, seen[n]) for q in (pair.specific_query, pair.ambiguous_query)
+                    if (n := normalise_text(q)) in seen), None)
+        if hit:
+            removed.append({"stage": "exact_duplicate", "pair": asdict(pair), "query": hit[0], "matches": hit[1]})
+            continue
+        kept.append(pair)
+        for q in (pair.specific_query, pair.ambiguous_query):
+            seen[normalise_text(q)] = q
+    return DedupResult(kept, removed)
+
+
+def drop_near_duplicates(pairs: Sequence[IntentPair], threshold: float = 0.8) -> DedupResult:
+    """Drop a pair when one of its queries has word-set Jaccard >= ``threshold`` with a query of an earlier
+    kept pair. The two queries of one pair are never compared (length-matched pairs differ by one detail)."""
+    kept_sets: list[tuple[frozenset[str], str]] = []
+    kept: list[IntentPair] = []
+    removed: list[dict[str, Any]] = []
+    for pair in pairs:
+        hit = None
+        for q in (pair.specific_query, pair.ambiguous_query):
+            words = _shingles(normalise_text(q))
+            for other_words, other in kept_sets:
+                score = _jaccard(words, other_words)
+                if score >= threshold:
+                    hit = (q, other, score)
+                    break
+            if hit:
+                break
+        if hit:
+            removed.append({"stage": "near_duplicate", "pair": asdict(pair), "query": hit[0], "matches": hit[1],
+                            "jaccard": round(hit[2], 4)})
+            continue
+        kept.append(pair)
+        kept_sets.extend((_shingles(normalise_text(q)), q) for q in (pair.specific_query, pair.ambiguous_query))
+    return DedupResult(kept, removed)
+
+
+# ----------------------------------------------------------------------------------------------- output
+
+def pairs_to_frame(pairs: Sequence[IntentPair]) -> pd.DataFrame:
+    """Two rows per pair (specific, label 0, then ambiguous, label 1) in the TSV column order."""
+    rows = []
+    for p in pairs:
+        for query, label in ((p.specific_query, 0), (p.ambiguous_query, 1)):
+            rows.append({"topic": p.topic, "initial_request": query, "binary_label": label,
+                         "user_information_need": p.user_information_need, "intent": p.intent,
+                         "ambiguity_type": p.ambiguity_type if label == 1 else "", "pair_id": p.pair_id,
+                         "sample_index": p.sample_index})
+    return pd.DataFrame(rows, columns=list(TSV_COLUMNS))
+
+
+def frame_to_tsv(frame: pd.DataFrame) -> str:
+    """Tab-separated text with a header, ``\\n`` line ends, minimal quoting (readable by the set loader)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(frame.columns)
+    for row in frame.itertuples(index=False):
+        writer.writerow(["" if v is None else str(v) for v in row])
+    return buffer.getvalue()
+
+
+def length_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, median and std of words per query by label (0 specific, 1 ambiguous)."""
+    words = frame["initial_request"].map(word_count)
+    table = words.groupby(frame["binary_label"]).agg(["count", "mean", "median", "std"]).round(2)
+    table.index = table.index.map({0: "specific (0)", 1: "ambiguous (1)"})
+    return table
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the output."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for dist in ("ambig_lib", "llama_cpp_python", "openai", "pandas", "numpy", "tqdm"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is missing or unreadable (an old provenance file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ----------------------------------------------------------------------------------------------- the stage
+
+def build_request(style: PromptStyle, topic: str, config: GenerationConfig, sample_index: int) -> ChatRequest:
+    """The chat request for ``topic``; ``sample_index`` > 0 is a retry (a new cache key and seed)."""
+    return ChatRequest(messages=style.messages(topic), temperature=config.temperature, top_p=config.top_p,
+                       max_tokens=config.max_tokens, seed=config.seed, json_schema=style.json_schema(),
+                       sample_index=sample_index)
+
+
+def _failure_record(topic: str, sample_index: int, response: ChatResponse, rejected: OutputRejected) -> dict:
+    return {"stage": "validation", "topic": topic, "sample_index": sample_index, "reason": rejected.reason,
+            "detail": rejected.detail, "finish_reason": response.finish_reason,
+            "completion_tokens": response.completion_tokens, "raw": response.text}
+
+
+def _count_parsed_rows(text: str) -> int:
+    """Non-empty queries in an answer whose JSON parses (0 otherwise): the ``parsed`` stage count."""
+    try:
+        data = _extract_json(text)
+    except OutputRejected:
+        return 0
+    items = data.get("intents") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return 0
+    return sum(1 for item in items if isinstance(item, dict)
+               for key in ("specific_query", "ambiguous_query")
+               if isinstance(item.get(key), str) and item[key].strip())
+
+
+def output_paths(config: GenerationConfig, out_dir: Path) -> dict[str, Path]:
+    """TSV, provenance, failures and cache paths of a set."""
+    stem = out_dir / config.stem
+    return {"tsv": stem.with_suffix(".tsv"), "provenance": Path(f"{stem}.provenance.json"),
+            "failures": Path(f"{stem}.failures.jsonl"), "cache": Path(f"{stem}.cache.jsonl")}
+
+
+def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path | None = None,
+                 cache_path: str | Path | None = None, offline: bool = False,
+                 progress: bool = True) -> GenerationResult:
+    """Generate, validate, deduplicate and write one teacher set; see the module docstring.
+
+    ``teacher`` is a raw backend; it is wrapped in a :class:`CachedTeacher` on ``cache_path`` (default
+    ``<stem>.cache.jsonl`` beside the TSV). ``offline=True`` answers only from the cache.
+    """
+    style = get_prompt_style(config.prompt)
+    out = Path(out_dir) if out_dir is not None else paths.synthetic_dir()
+    files = output_paths(config, out)
+    if cache_path is not None:
+        files["cache"] = Path(cache_path)
+    cached = teacher if isinstance(teacher, CachedTeacher) else CachedTeacher(teacher, files["cache"],
+                                                                              offline=offline)
+    identity = cached.identity()
+    started = time.perf_counter()
+    accepted: dict[str, list[IntentPair]] = {}
+    failures: list[dict[str, Any]] = []
+    attempts: Counter[str] = Counter()
+    chosen_parsed_rows: dict[str, int] = {}
+    tokens = Counter()
+    fresh = Counter()
+    model_seconds = 0.0
+    topics = list(config.topics)
+    bar = tqdm(total=len(topics), desc=f"{config.stem}", unit="topic", disable=not progress)
+    for start in range(0, len(topics), config.batch_size):
+        batch = topics[start:start + config.batch_size]
+        pending = list(batch)
+        for sample_index in range(config.max_attempts):
+            if not pending:
+                break
+            requests = [build_request(style, t, config, sample_index) for t in pending]
+            t0 = time.perf_counter()
+            responses = cached.complete(requests)
+            elapsed = time.perf_counter() - t0
+            if any(not r.cached for r in responses):
+                model_seconds += elapsed
+            still_pending = []
+            for topic, response in zip(pending, responses, strict=True):
+                attempts["attempts"] += 1
+                tokens["prompt"] += response.prompt_tokens
+                tokens["completion"] += response.completion_tokens
+                if not response.cached:
+                    fresh["calls"] += 1
+                    fresh["completion_tokens"] += response.completion_tokens
+                    fresh["prompt_tokens"] += response.prompt_tokens
+                chosen_parsed_rows[topic] = _count_parsed_rows(response.text) if response.error is None else 0
+                if chosen_parsed_rows[topic]:
+                    attempts["parsed"] += 1
+                try:
+                    accepted[topic] = check_response(response, style, topic, sample_index)
+                    attempts["valid"] += 1
+                except OutputRejected as rejected:
+                    failures.append(_failure_record(topic, sample_index, response, rejected))
+                    still_pending.append(topic)
+            pending = still_pending
+        bar.update(len(batch))
+        bar.set_postfix(valid=len(accepted), failed_attempts=len(failures), cached=cached.hits)
+    bar.close()
+
+    ordered = [p for t in topics for p in accepted.get(t, [])]
+    exact = drop_exact_duplicates(ordered)
+    near = drop_near_duplicates(exact.kept, config.near_duplicate_threshold)
+    failures.extend(exact.removed + near.removed)
+    gave_up = [t for t in topics if t not in accepted]
+    for topic in gave_up:
+        failures.append({"stage": "gave_up", "topic": topic, "attempts": config.max_attempts,
+                         "reason": f"no valid answer in {config.max_attempts} attempts"})
+    frame = pairs_to_frame(near.kept)
+    per_topic = Counter(p.topic for p in near.kept)
+    not_full = {t: per_topic.get(t, 0) for t in topics if per_topic.get(t, 0) != INTENTS_PER_TOPIC}
+
+    write_text_atomic(files["tsv"], frame_to_tsv(frame))
+    write_text_atomic(files["failures"], "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n"
+                                                 for f in failures))
+    wall = time.perf_counter() - started
+    counts = {
+        "topics_requested": len(topics), "topics_valid": len(accepted), "topics_gave_up": len(gave_up),
+        "topics_not_5_of_5": len(not_full),
+        "attempts": attempts["attempts"], "attempts_parsed": attempts["parsed"], "attempts_valid": attempts["valid"],
+        "attempts_failed": attempts["attempts"] - attempts["valid"],
+        "rows_requested": len(topics) * 2 * INTENTS_PER_TOPIC,
+        "rows_parsed": sum(chosen_parsed_rows.values()),
+        "rows_valid": 2 * len(ordered),
+        "rows_after_exact_dedup": 2 * len(exact.kept),
+        "rows_after_near_dedup": 2 * len(near.kept),
+        "rows_written": len(frame),
+        "pairs_removed_exact_duplicate": len(exact.removed),
+        "pairs_removed_near_duplicate": len(near.removed),
+        "label_0": int((frame["binary_label"] == 0).sum()), "label_1": int((frame["binary_label"] == 1).sum()),
+    }
+    this_run = {
+        "wall_s": round(wall, 3), "model_calls": fresh["calls"], "cache_hits": cached.hits,
+        "model_wall_s": round(model_seconds, 3), "fresh_prompt_tokens": fresh["prompt_tokens"],
+        "fresh_completion_tokens": fresh["completion_tokens"],
+        "completion_tokens_per_s": round(fresh["completion_tokens"] / model_seconds, 2) if model_seconds else None,
+        "topics_per_min": round(len(topics) / model_seconds * 60, 3) if model_seconds else None,
+    }
+    previous = _read_json(files["provenance"]) or {}
+    generation_run = this_run if fresh["calls"] else previous.get("generation_run")
+    words = frame["initial_request"].map(word_count)
+    provenance = {
+        "stage": "generation", "set": config.stem, "teacher": identity, "teacher_name": config.teacher,
+        "prompt": {"style": style.name, "description": style.description, "hash": style.prompt_hash()},
+        "sampling": config.sampling(), "max_attempts": config.max_attempts, "batch_size": config.batch_size,
+        "near_duplicate_threshold": config.near_duplicate_threshold,
+        "topics": topics, "topics_gave_up": gave_up, "topics_not_5_of_5": not_full,
+        "counts": counts,
+        "tokens": {"prompt": tokens["prompt"], "completion": tokens["completion"]},
+        "mean_words": {"specific": round(float(words[frame["binary_label"] == 0].mean()), 3) if len(frame) else None,
+                       "ambiguous": round(float(words[frame["binary_label"] == 1].mean()), 3) if len(frame) else None},
+        "ambiguity_types": dict(sorted(Counter(t for t in frame["ambiguity_type"] if t).items())),
+        "generation_run": generation_run, "this_run": this_run,
+        "files": {"tsv": files["tsv"].name, "tsv_sha256": sha256_file(files["tsv"]),
+                  "failures": files["failures"].name, "cache": files["cache"].name},
+        "package_versions": package_versions(),
+    }
+    write_json_atomic(files["provenance"], provenance)
+    return GenerationResult(frame=frame, provenance=provenance, tsv_path=files["tsv"],
+                            provenance_path=files["provenance"], failures_path=files["failures"],
+                            cache_path=files["cache"], failures=failures)
+
+
+def examples(frame: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:
+    """``n`` random pairs side by side: topic, specific query, ambiguous query, ambiguity type, word counts."""
+    spec = frame[frame["binary_label"] == 0].set_index("pair_id")
+    amb = frame[frame["binary_label"] == 1].set_index("pair_id")
+    joined = spec[["topic", "initial_request"]].join(amb[["initial_request", "ambiguity_type"]], rsuffix="_amb")
+    joined.columns = ["topic", "specific", "ambiguous", "ambiguity_type"]
+    joined["words_specific"] = joined["specific"].map(word_count)
+    joined["words_ambiguous"] = joined["ambiguous"].map(word_count)
+    return joined.sample(n=min(n, len(joined)), random_state=seed) if len(joined) else joined

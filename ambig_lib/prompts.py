@@ -1,0 +1,202 @@
+"""Prompt styles for synthetic query generation: instructions, a worked example, and the JSON schema.
+
+Two styles:
+
+* ``seed``: the published design. Per topic, 5 distinct user intents; per intent a clear, specific query
+  (label 0) and a vague, ambiguous one (label 1) plus the user's information need. Ambiguous queries come out
+  short ("Which one should I get?"), so query length alone separates the classes.
+* ``length_matched``: the ambiguous query is the specific one with exactly one key detail made unclear, of
+  about the same length, and tagged with its kind of ambiguity (:data:`AMBIGUITY_TYPES`).
+
+Both carry a worked example for a topic outside the topic list (Astronomy) as a previous chat turn: without
+one, small teachers write paraphrases or strings of several questions instead of ambiguous queries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AmbigError
+from .io_utils import sha256_text
+
+#: Number of user intents requested per topic.
+INTENTS_PER_TOPIC = 5
+
+#: Kinds of ambiguity a ``length_matched`` ambiguous query is tagged with.
+AMBIGUITY_TYPES: dict[str, str] = {
+    "missing_who": "the person or group concerned is not said (for whom? by whom?)",
+    "missing_when": "the date, time or period is not said",
+    "missing_where": "the place is not said",
+    "missing_what": "the exact thing, product or object is not said",
+    "lexical": "a word with several meanings (bank, Java, Apple, pitch) and nothing to tell which one",
+    "unclear_reference": "a pronoun or 'that/there/it' pointing at something never mentioned",
+    "unfamiliar_entity": "a name the reader cannot identify (an unknown product, place or person)",
+}
+
+EXAMPLE_TOPIC = "Astronomy"
+
+
+class PromptError(AmbigError):
+    """An unknown prompt style was requested."""
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """A prompt style: system text (the instructions), user template (``{topic}``, ``{n}``), worked example
+    and output fields. The instructions sit in the system message so that the worked example and every topic
+    share one long prompt prefix (llama.cpp reuses its evaluation across topics)."""
+
+    name: str
+    description: str
+    system: str
+    user_template: str
+    example_intents: tuple[dict[str, str], ...]
+    fields: tuple[str, ...]
+    field_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def user_message(self, topic: str) -> str:
+        return self.user_template.format(topic=topic, n=INTENTS_PER_TOPIC)
+
+    def example_output(self) -> str:
+        """The worked example as the assistant would write it (compact JSON, one intent per line)."""
+        lines = [json.dumps({k: item[k] for k in self.fields}, ensure_ascii=False) for item in self.example_intents]
+        return '{"intents": [\n' + ",\n".join(lines) + "\n]}"
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON schema of the answer: an object with exactly ``INTENTS_PER_TOPIC`` intents."""
+        properties: dict[str, Any] = {}
+        for name in self.fields:
+            spec: dict[str, Any] = {"type": "string"}
+            if name in self.field_enums:
+                spec["enum"] = list(self.field_enums[name])
+            properties[name] = spec
+        item = {"type": "object", "properties": properties, "required": list(self.fields),
+                "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": {"intents": {"type": "array", "items": item,
+                                       "minItems": INTENTS_PER_TOPIC, "maxItems": INTENTS_PER_TOPIC}},
+            "required": ["intents"],
+            "additionalProperties": False,
+        }
+
+    def messages(self, topic: str) -> tuple[dict[str, str], ...]:
+        """The chat sent for ``topic``: system, the worked example (user + assistant), the real request."""
+        return (
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user_message(EXAMPLE_TOPIC)},
+            {"role": "assistant", "content": self.example_output()},
+            {"role": "user", "content": self.user_message(topic)},
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that defines the prompt (hashed into :meth:`prompt_hash`)."""
+        return {"name": self.name, "system": self.system, "user_template": self.user_template,
+                "example_topic": EXAMPLE_TOPIC, "example_output": self.example_output(),
+                "schema": self.json_schema()}
+
+    def prompt_hash(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`fingerprint`."""
+        return sha256_text(json.dumps(self.fingerprint(), sort_keys=True, ensure_ascii=False))
+
+
+_SYSTEM = (
+    "You write realistic search queries that people type into a search engine or ask an assistant, for a "
+    "dataset that teaches a model to tell clear queries from ambiguous ones. Follow the instructions exactly "
+    "and answer with JSON only, no explanations."
+)
+
+_USER = 'Topic: "{topic}"'
+
+_SEED_INSTRUCTIONS = """For the topic the user names:
+1. Find exactly {n} distinct user intents for this topic: each a different goal (an action to take or a fact to learn).
+2. For EACH intent write:
+   - "specific_query": one clear, precise question that states the intent fully, so it can be answered without asking back (label 0).
+   - "ambiguous_query": one vague, imprecise question for the same intent that could be read in several ways (label 1).
+   - "user_information_need": one sentence saying what the user really wants to know.
+Each query is a single question. All {n} intents, and all queries, must differ from each other.
+Answer with JSON only: {{"intents": [{n} objects with keys "intent", "specific_query", "ambiguous_query", "user_information_need"]}}."""
+
+_SEED_EXAMPLE: tuple[dict[str, str], ...] = (
+    {"intent": "see Saturn", "specific_query": "When is Saturn best visible in the night sky this year?",
+     "ambiguous_query": "When can I see it?",
+     "user_information_need": "Find out when Saturn is best placed for viewing this year."},
+    {"intent": "buy a first telescope", "specific_query": "What telescope should a beginner buy for under $300?",
+     "ambiguous_query": "Which one should I get?",
+     "user_information_need": "Choose an affordable telescope for a beginner."},
+    {"intent": "photograph the Milky Way", "specific_query": "How do I photograph the Milky Way with a DSLR camera?",
+     "ambiguous_query": "How do I get good pictures at night?",
+     "user_information_need": "Learn camera settings and technique for Milky Way photography."},
+    {"intent": "understand lunar eclipses", "specific_query": "What causes a total lunar eclipse?",
+     "ambiguous_query": "Why does that happen to the moon?",
+     "user_information_need": "Understand the cause of total lunar eclipses."},
+    {"intent": "find a dark-sky site", "specific_query": "Where is the nearest dark-sky park to Denver, Colorado?",
+     "ambiguous_query": "Where is a good place to go?",
+     "user_information_need": "Find a dark-sky park close to Denver for stargazing."},
+)
+
+_LM_TYPES = "\n".join(f"     {name}: {text}" for name, text in AMBIGUITY_TYPES.items())
+
+_LENGTH_MATCHED_INSTRUCTIONS = """For the topic the user names:
+1. Find exactly {n} distinct user intents for this topic: each a different goal (an action to take or a fact to learn).
+2. For EACH intent write, in this order:
+   - "user_information_need": one sentence saying what the user really wants to know.
+   - "specific_query": one clear, precise question that states the intent fully, so it can be answered without asking back (label 0).
+   - "ambiguity_type": the one detail you will make unclear, one of:
+""" + _LM_TYPES + """
+   - "ambiguous_query": the specific query rewritten so that exactly that ONE detail becomes unclear (label 1). Keep the rest of the question and about the same number of words (at most 2 words shorter or longer): replace the detail with a vague word or phrase, do not just delete it. It must be a single question that cannot be answered without asking back.
+Use different ambiguity types across the {n} intents. All intents, and all queries, must differ from each other.
+Answer with JSON only: {{"intents": [{n} objects with keys "intent", "user_information_need", "specific_query", "ambiguity_type", "ambiguous_query"]}}."""
+
+_LENGTH_MATCHED_EXAMPLE: tuple[dict[str, str], ...] = (
+    {"intent": "see Saturn", "user_information_need": "Find out when Saturn is best placed for viewing this year.",
+     "specific_query": "When is Saturn best visible in the night sky this year?",
+     "ambiguity_type": "unclear_reference",
+     "ambiguous_query": "When is that planet best visible in the night sky this year?"},
+    {"intent": "find a dark-sky site", "user_information_need": "Find a dark-sky park close to Denver for stargazing.",
+     "specific_query": "Where is the nearest dark-sky park to Denver, Colorado?",
+     "ambiguity_type": "missing_where",
+     "ambiguous_query": "Where is the nearest dark-sky park to my new place?"},
+    {"intent": "plan planet watching", "user_information_need": "Know which planets can be seen without a telescope on a given date.",
+     "specific_query": "Which planets are visible to the naked eye on March 3, 2025?",
+     "ambiguity_type": "missing_when",
+     "ambiguous_query": "Which planets are visible to the naked eye on that evening?"},
+    {"intent": "see planetary rings", "user_information_need": "Learn the magnification needed to see Saturn's rings.",
+     "specific_query": "What magnification do I need to see Saturn's rings through a telescope?",
+     "ambiguity_type": "missing_what",
+     "ambiguous_query": "What magnification do I need to see the rings through a telescope?"},
+    {"intent": "judge a telescope", "user_information_need": "Decide whether the Celestron NexStar 6SE suits galaxy viewing.",
+     "specific_query": "Is the Celestron NexStar 6SE telescope good for viewing galaxies?",
+     "ambiguity_type": "unfamiliar_entity",
+     "ambiguous_query": "Is the Polaris K-7 good for viewing distant galaxies?"},
+)
+
+PROMPT_STYLES: dict[str, PromptStyle] = {
+    "seed": PromptStyle(
+        name="seed",
+        description="published design: specific vs vague ambiguous query per intent",
+        system=_SYSTEM + "\n\n" + _SEED_INSTRUCTIONS.format(n=INTENTS_PER_TOPIC),
+        user_template=_USER,
+        example_intents=_SEED_EXAMPLE,
+        fields=("intent", "specific_query", "ambiguous_query", "user_information_need"),
+    ),
+    "length_matched": PromptStyle(
+        name="length_matched",
+        description="ambiguous = specific with one detail made unclear, same length, tagged with its kind",
+        system=_SYSTEM + "\n\n" + _LENGTH_MATCHED_INSTRUCTIONS.format(n=INTENTS_PER_TOPIC),
+        user_template=_USER,
+        example_intents=_LENGTH_MATCHED_EXAMPLE,
+        fields=("intent", "user_information_need", "specific_query", "ambiguity_type", "ambiguous_query"),
+        field_enums={"ambiguity_type": tuple(AMBIGUITY_TYPES)},
+    ),
+}
+
+
+def get_prompt_style(name: str) -> PromptStyle:
+    """The registered prompt style ``name``; a clear error listing the styles otherwise."""
+    try:
+        return PROMPT_STYLES[name]
+    except KeyError:
+        raise PromptError(f"Unknown prompt style {name!r}. Choose one of: {', '.join(PROMPT_STYLES)}.") from None

@@ -1,0 +1,252 @@
+"""Generation stage without a model: validation, retries, failures file, dedup, balance, topics, prompts.
+
+These tests use ``ScriptedTeacher``, a Teacher that returns canned texts. That is deliberate and limited to
+what a real model cannot be made to produce on demand: specific kinds of bad output (invalid JSON, 4 intents,
+an empty query, a cut-off answer) and exact duplicates across topics. Everything downstream of the teacher
+(the real CachedTeacher, validation, dedup, TSV writing, the real set loader) runs unchanged. The real model
+runs end to end in ``test_generation_llamacpp.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ambig_lib.generation import (
+    GenerationConfig,
+    GenerationError,
+    IntentPair,
+    OutputRejected,
+    drop_exact_duplicates,
+    drop_near_duplicates,
+    generate_set,
+    normalise_text,
+    parse_topic_output,
+)
+from ambig_lib.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
+from ambig_lib.teacher_sets import load_teacher_set
+from ambig_lib.teachers.base import ChatRequest, ChatResponse
+from ambig_lib.topics import TopicsError, load_topics, parse_topics
+
+SEED = get_prompt_style("seed")
+LENGTH_MATCHED = get_prompt_style("length_matched")
+
+
+WORDS = {  # distinct vocabulary per topic, so that canned queries of two topics are not near duplicates
+    "Banking": [("open", "savings account", "Berlin"), ("compare", "overdraft fees", "Paris"),
+                ("close", "credit card", "Rome"), ("report", "card fraud", "Oslo"),
+                ("transfer", "pension funds", "Lima")],
+    "Health": [("book", "flu vaccine", "Dublin"), ("renew", "asthma prescription", "Madrid"),
+               ("cancel", "dental checkup", "Vienna"), ("get", "blood test results", "Prague"),
+               ("find", "physiotherapy sessions", "Quito")],
+}
+
+
+def seed_answer(topic: str, n: int = 5, **override: str) -> str:
+    """A valid ``seed`` answer for ``topic`` with ``n`` intents; ``override`` replaces fields of intent 1."""
+    words = WORDS.get(topic, WORDS["Banking"])
+    items = [{"intent": f"{topic} {verb} {thing}",
+              "specific_query": f"How do I {verb} my {thing} at the {city} office?",
+              "ambiguous_query": f"Can I {verb} {thing} there?",
+              "user_information_need": f"Learn how to {verb} a {thing} in {city}."}
+             for verb, thing, city in words[:n]]
+    items[0].update(override)
+    return json.dumps({"intents": items})
+
+
+class ScriptedTeacher:
+    """Returns the canned answers ``script[(topic, sample_index)] = (text, finish_reason)``; counts calls."""
+
+    name = "scripted"
+
+    def __init__(self, script: dict[tuple[str, int], tuple[str, str]]) -> None:
+        self.script = script
+        self.calls: list[tuple[str, int]] = []
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "scripted", "model": "canned-v1"}
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        out = []
+        for request in requests:
+            topic = json.loads(request.messages[-1]["content"].removeprefix("Topic: "))
+            self.calls.append((topic, request.sample_index))
+            text, finish = self.script[(topic, request.sample_index)]
+            out.append(ChatResponse(text=text, finish_reason=finish, prompt_tokens=100,
+                                    completion_tokens=len(text) // 4))
+        return out
+
+
+def config(topics: Sequence[str], **kw: Any) -> GenerationConfig:
+    return GenerationConfig(teacher="scripted", prompt=kw.pop("prompt", "seed"), topics=tuple(topics), **kw)
+
+
+def test_bad_outputs_are_retried_with_new_samples_and_kept_in_failures(tmp_path: Path) -> None:
+    good = seed_answer("Banking")
+    bad = {
+        0: ('{"intents": [{"intent": "x", "specific_query": ', "stop"),   # invalid JSON
+        1: (seed_answer("Banking", n=4), "stop"),                         # 4 intents
+        2: (seed_answer("Banking", ambiguous_query="   "), "stop"),      # empty query
+        3: (good[: len(good) // 2], "length"),                            # cut off at max_tokens
+    }
+    script = {("Banking", i): answer for i, answer in bad.items()}
+    script[("Banking", 4)] = (good, "stop")
+    teacher = ScriptedTeacher(script)
+    result = generate_set(teacher, config(["Banking"], max_attempts=5), out_dir=tmp_path, progress=False)
+
+    assert teacher.calls == [("Banking", i) for i in range(5)]
+    reasons = [(f["sample_index"], f["reason"]) for f in result.failures]
+    assert reasons == [(0, "invalid_json"), (1, "wrong_count"), (2, "empty_field"), (3, "truncated")]
+    on_disk = [json.loads(line) for line in result.failures_path.read_text().splitlines()]
+    assert [f["raw"] for f in on_disk] == [bad[i][0] for i in range(4)]
+    assert set(result.frame["sample_index"]) == {4}
+    c = result.counts
+    assert (c["attempts"], c["attempts_valid"], c["attempts_failed"]) == (5, 1, 4)
+    assert (c["rows_requested"], c["rows_valid"], c["rows_written"]) == (10, 10, 10)
+    assert c["topics_gave_up"] == 0 and result.provenance["topics_not_5_of_5"] == {}
+
+
+def test_topic_that_never_validates_is_reported_not_dropped_silently(tmp_path: Path) -> None:
+    script = {("Banking", 0): (seed_answer("Banking"), "stop")}
+    script.update({("Health", i): ("not json at all", "stop") for i in range(3)})
+    result = generate_set(ScriptedTeacher(script), config(["Banking", "Health"], max_attempts=3),
+                          out_dir=tmp_path, progress=False)
+    assert result.provenance["topics_gave_up"] == ["Health"]
+    assert result.provenance["topics_not_5_of_5"] == {"Health": 0}
+    assert [f["stage"] for f in result.failures] == ["validation"] * 3 + ["gave_up"]
+    assert set(result.frame["topic"]) == {"Banking"}
+    assert result.counts["rows_requested"] == 20 and result.counts["rows_written"] == 10
+
+
+def test_duplicates_drop_whole_pairs_and_keep_labels_balanced(tmp_path: Path) -> None:
+    banking = json.loads(seed_answer("Banking"))
+    health = json.loads(seed_answer("Health"))
+    # exact duplicate up to case and punctuation of a Banking query; a near duplicate of another one
+    health["intents"][1]["ambiguous_query"] = banking["intents"][2]["specific_query"].upper().rstrip("?") + "!!"
+    health["intents"][3]["specific_query"] = banking["intents"][4]["specific_query"].replace("office", "main office")
+    script = {("Banking", 0): (json.dumps(banking), "stop"), ("Health", 0): (json.dumps(health), "stop")}
+    result = generate_set(ScriptedTeacher(script), config(["Banking", "Health"]), out_dir=tmp_path,
+                          progress=False)
+    c = result.counts
+    assert (c["rows_valid"], c["rows_after_exact_dedup"], c["rows_after_near_dedup"], c["rows_written"]) == \
+        (20, 18, 16, 16)
+    assert (c["pairs_removed_exact_duplicate"], c["pairs_removed_near_duplicate"]) == (1, 1)
+    assert result.provenance["topics_not_5_of_5"] == {"Health": 3}
+    assert sorted(result.frame.query("topic == 'Health'")["pair_id"].unique()) == \
+        ["Health:0", "Health:2", "Health:4"]
+    per_topic = result.frame.groupby("topic")["binary_label"].agg(["sum", "count"])
+    assert (per_topic["count"] == 2 * per_topic["sum"]).all()  # as many 1s as 0s in every topic
+    stages = [f["stage"] for f in result.failures]
+    assert stages == ["exact_duplicate", "near_duplicate"]
+
+
+def test_written_set_is_accepted_by_the_teacher_set_loader(tmp_path: Path) -> None:
+    text = seed_answer("Banking", specific_query='What does "APR" mean on my\tChase credit card statement?')
+    result = generate_set(ScriptedTeacher({("Banking", 0): (text, "stop")}), config(["Banking"]),
+                          out_dir=tmp_path, progress=False)
+    assert result.tsv_path.name == "scripted_seed_balanced_strict.tsv"
+    loaded = load_teacher_set(result.tsv_path)
+    assert len(loaded) == 10 and loaded["binary_label"].tolist() == [0, 1] * 5
+    assert loaded["initial_request"].iloc[0] == 'What does "APR" mean on my Chase credit card statement?'
+    assert {"intent", "ambiguity_type", "pair_id"} <= set(loaded.columns)
+    prov = json.loads(result.provenance_path.read_text())
+    assert prov["prompt"]["hash"] == SEED.prompt_hash()
+    assert prov["teacher"] == {"backend": "scripted", "model": "canned-v1"}
+    assert prov["tokens"]["prompt"] == 100
+    assert prov["this_run"]["model_calls"] == 1
+
+
+@pytest.mark.parametrize(("items", "reason"), [
+    ('{"items": []}', "wrong_schema"),
+    ([{"intent": "a"}] * 5, "wrong_schema"),
+    ("same_query", "ambiguous_equals_specific"),
+    ("dup_intent", "duplicate_intent"),
+    ("dup_query", "duplicate_query"),
+])
+def test_parse_topic_output_rejections(items: Any, reason: str) -> None:
+    data = json.loads(seed_answer("Art"))["intents"]
+    if items == "same_query":
+        data[2]["ambiguous_query"] = data[2]["specific_query"].lower() + " "
+    elif items == "dup_intent":
+        data[3]["intent"] = data[1]["intent"].upper()
+    elif items == "dup_query":
+        data[3]["ambiguous_query"] = data[1]["ambiguous_query"]
+    elif isinstance(items, list):
+        data = items
+    text = items if isinstance(items, str) and items.startswith("{") else json.dumps({"intents": data})
+    with pytest.raises(OutputRejected) as caught:
+        parse_topic_output(text, SEED, "Art")
+    assert caught.value.reason == reason
+
+
+def test_length_matched_requires_a_known_ambiguity_type() -> None:
+    item = {"intent": "i", "user_information_need": "n", "specific_query": "s q", "ambiguity_type": "vague",
+            "ambiguous_query": "a q"}
+    items = [{k: f"{v} {i}" if k != "ambiguity_type" else v for k, v in item.items()} for i in range(5)]
+    with pytest.raises(OutputRejected) as caught:
+        parse_topic_output(json.dumps({"intents": items}), LENGTH_MATCHED, "Art")
+    assert caught.value.reason == "bad_enum"
+    for it in items:
+        it["ambiguity_type"] = "lexical"
+    pairs = parse_topic_output("```json\n" + json.dumps({"intents": items}) + "\n```", LENGTH_MATCHED, "Art")
+    assert [p.ambiguity_type for p in pairs] == ["lexical"] * 5
+
+
+def test_normalisation_and_dedup_units() -> None:
+    assert normalise_text("  What's the RATE?! ") == normalise_text("what s the rate")
+    p = [IntentPair("T", i, f"i{i}", s, a, "n") for i, (s, a) in enumerate([
+        ("How do I open a savings account online?", "How do I open one?"),
+        ("How do I open a savings account?", "Where is the branch?"),        # near (Jaccard 7/8)
+        ("What are savings account fees at Chase?", "What are the fees?"),    # different enough
+    ])]
+    assert [x.index for x in drop_exact_duplicates(p).kept] == [0, 1, 2]
+    near = drop_near_duplicates(p, threshold=0.8)
+    assert [x.index for x in near.kept] == [0, 2]
+    assert near.removed[0]["jaccard"] == pytest.approx(7 / 8)
+    assert [x.index for x in drop_near_duplicates(p, threshold=0.9).kept] == [0, 1, 2]
+
+
+def test_packaged_topics() -> None:
+    topics = load_topics()
+    assert len(topics) >= 100 and len({t.casefold() for t in topics}) == len(topics)
+    assert topics[:3] == ["Activism", "Aging", "Allergies"] and "Banking" in topics
+    assert load_topics(limit=4) == topics[:4]
+    assert EXAMPLE_TOPIC not in topics  # the worked example must not be a topic we generate for
+    with pytest.raises(TopicsError, match="line 3.*repeats line 1"):
+        parse_topics("Banking\n# comment\nbanking\n", "t.txt")
+    with pytest.raises(TopicsError, match="limit"):
+        load_topics(limit=0)
+
+
+@pytest.mark.parametrize("name", sorted(PROMPT_STYLES))
+def test_prompt_worked_example_passes_our_own_validation(name: str) -> None:
+    style = PROMPT_STYLES[name]
+    pairs = parse_topic_output(style.example_output(), style, EXAMPLE_TOPIC)
+    assert len(pairs) == 5
+    schema = style.json_schema()["properties"]["intents"]
+    assert (schema["minItems"], schema["maxItems"]) == (5, 5)
+    messages = style.messages("Banking")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[-1]["content"] == 'Topic: "Banking"'
+    if name == "length_matched":
+        assert all(abs(len(p.specific_query.split()) - len(p.ambiguous_query.split())) <= 2 for p in pairs)
+        assert {p.ambiguity_type for p in pairs} <= set(AMBIGUITY_TYPES)
+        assert len({p.ambiguity_type for p in pairs}) == 5
+
+
+def test_prompt_hashes_differ_and_are_stable() -> None:
+    assert PROMPT_STYLES["seed"].prompt_hash() != PROMPT_STYLES["length_matched"].prompt_hash()
+    assert PROMPT_STYLES["seed"].prompt_hash() == get_prompt_style("seed").prompt_hash()
+
+
+def test_config_errors_are_clear() -> None:
+    with pytest.raises(GenerationError, match="topics is empty"):
+        GenerationConfig(teacher="t", topics=())
+    with pytest.raises(Exception, match="Unknown prompt style 'fancy'"):
+        GenerationConfig(teacher="t", prompt="fancy", topics=("A",))
+    assert GenerationConfig(teacher="org/Model 7B", topics=("A",)).stem == \
+        "org-Model-7B_length_matched_balanced_strict"

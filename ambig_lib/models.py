@@ -128,7 +128,9 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def models_cache_dir() -> Path:
-    return paths.cache_dir() / "models"
+    """``data/cache/models`` by default; ``$AMBIG_MODEL_CACHE`` shares one store between checkouts."""
+    override = os.environ.get("AMBIG_MODEL_CACHE")
+    return Path(override).expanduser() if override else paths.cache_dir() / "models"
 
 
 @lru_cache(maxsize=1)
@@ -176,6 +178,17 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
     cached = _cached_ok(spec)
     if cached is not None:
         return cached
+    from filelock import FileLock  # one process assembles a payload; others wait, then find it cached
+
+    models_cache_dir().mkdir(parents=True, exist_ok=True)
+    with FileLock(str(models_cache_dir() / f".{spec.name}.lock")):
+        cached = _cached_ok(spec)
+        if cached is not None:
+            return cached
+        return _resolve_uncached(spec)
+
+
+def _resolve_uncached(spec: ModelSpec) -> Path:
     tried: list[str] = [f"cache {_cache_target(spec)} (absent)"]
     if hub_reachable():
         try:

@@ -14,7 +14,18 @@ STAMP="$VENV/.ambig_install_stamp"
 WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "[setup] installing ambig_lib and its dependencies (first run compiles llama-cpp-python: ~5 min)" >&2
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+  set +e
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]" 2>&1 \
+    | grep -v -e "is ignored: it is neither a file nor a directory" >&2
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then echo "[setup] pip install failed (exit $status)" >&2; exit 1; fi
+  "$VENV/bin/python" -c "import ambig_lib, torch, transformers, llama_cpp"
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
+# Offline machines: fall back to the shared data mirror next to the checkout when none is configured.
+if [ -z "${AMBIG_DATA_MIRROR:-}" ] && [ -d "$ROOT/../shared/mirror" ]; then
+  export AMBIG_DATA_MIRROR="$(cd "$ROOT/../shared/mirror" && pwd)"
+  echo "[setup] AMBIG_DATA_MIRROR not set; using $AMBIG_DATA_MIRROR" >&2
+fi

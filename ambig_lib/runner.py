@@ -1,0 +1,178 @@
+"""Execute the study's notebooks headlessly with papermill, parameters injected from a named profile.
+
+``python -m ambig_lib.runner --profile default`` runs ``notebooks/0*.ipynb`` in order, writes each executed
+notebook and its HTML rendering to ``results/notebooks/``, and stops at the first failing cell with an error
+naming the notebook and the cell. Notebooks always run with the repository root as working directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths
+from .errors import NotebookRunError
+from .io_utils import write_text_atomic
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of notebook parameters: ``common`` applies to every notebook, ``notebooks`` per notebook."""
+
+    name: str
+    description: str
+    common: dict[str, Any]
+    notebooks: dict[str, dict[str, Any]]
+
+    def parameters_for(self, notebook_stem: str) -> dict[str, Any]:
+        params = dict(self.common)
+        params.update(self.notebooks.get(notebook_stem, {}) or {})
+        return params
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load ``profiles/<name>.yaml`` (or a YAML path) with a clear error when it is missing or malformed."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = paths.profiles_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in paths.profiles_dir().glob("*.yaml"))
+        raise NotebookRunError(f"Profile {name_or_path!r} not found at {path}. Available: {', '.join(available)}.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise NotebookRunError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise NotebookRunError(f"{path}: expected a mapping with keys description, common, notebooks.")
+    unknown = set(raw) - {"description", "common", "notebooks"}
+    if unknown:
+        raise NotebookRunError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: description, "
+                               "common, notebooks.")
+    return Profile(path.stem, str(raw.get("description", "")), dict(raw.get("common") or {}),
+                   dict(raw.get("notebooks") or {}))
+
+
+def study_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
+    """The study notebooks in execution order (``notebooks/0*.ipynb``)."""
+    folder = notebooks_dir or paths.notebooks_dir()
+    return sorted(folder.glob("0*.ipynb"))
+
+
+def select_notebooks(available: list[Path], only: list[str] | None) -> list[Path]:
+    """Filter by prefix or stem (``02`` or ``02_inspect_synthetic``); unknown selections are an error."""
+    if not only:
+        return available
+    chosen = []
+    for key in only:
+        matches = [p for p in available if p.stem == key or p.stem.startswith(f"{key}_") or p.stem == f"{key}"]
+        if not matches:
+            raise NotebookRunError(f"No notebook matches {key!r}; available: {', '.join(p.stem for p in available)}.")
+        chosen.extend(m for m in matches if m not in chosen)
+    return sorted(chosen)
+
+
+def render_html(executed: Path) -> Path:
+    """Render an executed notebook to HTML next to it (the paper appendix)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    target = executed.with_suffix(".html")
+    write_text_atomic(target, body)
+    return target
+
+
+def _failed_cell(executed: Path) -> str:
+    """Describe the failing cell from the executed notebook papermill wrote."""
+    import nbformat
+
+    try:
+        notebook = nbformat.read(executed, as_version=4)
+    except Exception:  # noqa: BLE001 - best effort, the original error is raised anyway
+        return "unknown cell"
+    added_by_papermill = {"papermill-error-cell-tag", "injected-parameters"}
+    source_cells = [c for c in notebook.cells if not added_by_papermill & set(c.metadata.get("tags", []))]
+    for index, cell in enumerate(source_cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+                return (f"cell {index} of the source notebook (0-based; In [{cell.get('execution_count')}]): "
+                        f"{first_line[:80]!r}")
+    return "unknown cell"
+
+
+def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | None = None,
+                 html: bool = True, kernel_name: str = "python3") -> Path:
+    """Execute one notebook with papermill; return the executed copy. Raises NotebookRunError on failure."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    output_dir = output_dir or paths.executed_notebooks_dir()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    executed = output_dir / notebook.name
+    try:
+        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(paths.REPO_ROOT),
+                            kernel_name=kernel_name, progress_bar=False, log_output=False)
+    except PapermillExecutionError as exc:
+        raise NotebookRunError(
+            f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {exc.evalue}. "
+            f"The executed notebook with the traceback is {executed}."
+        ) from exc
+    if html:
+        render_html(executed)
+    return executed
+
+
+def run_study(profile: str = "default", only: list[str] | None = None, html: bool = True,
+              notebooks_dir: Path | None = None, output_dir: Path | None = None) -> list[tuple[str, float]]:
+    """Run the selected notebooks in order with the profile's parameters; return (notebook, seconds) pairs."""
+    prof = load_profile(profile)
+    chosen = select_notebooks(study_notebooks(notebooks_dir), only)
+    if not chosen:
+        raise NotebookRunError(f"No notebooks to run in {notebooks_dir or paths.notebooks_dir()}.")
+    timings: list[tuple[str, float]] = []
+    for notebook in chosen:
+        params = prof.parameters_for(notebook.stem)
+        print(f"[run_all] {notebook.name} (profile {prof.name}) parameters={params}", flush=True)
+        start = time.perf_counter()
+        run_notebook(notebook, params, output_dir=output_dir, html=html)
+        elapsed = time.perf_counter() - start
+        timings.append((notebook.stem, elapsed))
+        print(f"[run_all] {notebook.name} done in {elapsed:.1f} s", flush=True)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the study notebooks with papermill.")
+    parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
+    parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
+    args = parser.parse_args(argv)
+    try:
+        if args.list:
+            prof = load_profile(args.profile)
+            for nb in select_notebooks(study_notebooks(), args.only):
+                print(f"{nb.stem}: {prof.parameters_for(nb.stem)}")
+            return 0
+        start = time.perf_counter()
+        timings = run_study(args.profile, args.only, html=not args.no_html)
+    except NotebookRunError as exc:
+        print(f"[run_all] FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    total = time.perf_counter() - start
+    for stem, seconds in timings:
+        print(f"[run_all] {stem:28s} {seconds:8.1f} s")
+    print(f"[run_all] total {total:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the whole study headlessly: every notebook in notebooks/ with papermill, parameters from a profile.
+#   ./run_all.sh                      # the offline default profile (no API key, no GPU)
+#   ./run_all.sh --profile quick      # a fast smoke run
+#   ./run_all.sh --only 02 04         # selected notebooks
+# Executed notebooks and their HTML go to results/notebooks/; tables and figures to results/tables|figures/.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+source scripts/ensure_venv.sh
+exec python -m ambig_lib.runner "$@"

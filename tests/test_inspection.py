@@ -1,0 +1,46 @@
+"""Inspection statistics on small inputs whose answers are known, and the published length shortcut."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ambig_lib import inspection
+from ambig_lib.teacher_sets import load_teacher_set
+
+
+def _frame(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["topic", "initial_request", "binary_label"])
+
+
+def test_duplicates_and_unbalanced_topics() -> None:
+    texts = ["What is X?", "What is X?", "what is x", "Other query"]
+    assert inspection.duplicate_counts(texts) == (1, 2)
+    frame = _frame([("A", f"s{i}", 0) for i in range(5)] + [("A", f"a{i}", 1) for i in range(5)]
+                   + [("B", "s", 0), ("B", "a", 1)])
+    assert inspection.topics_not_balanced(frame) == 1
+
+
+def test_vocab_overlap() -> None:
+    coverage, jaccard = inspection.vocab_overlap(["Book a flight"], ["book a hotel", "a flight"])
+    assert coverage == pytest.approx(3 / 4)  # reference types: book, a, hotel, flight
+    assert jaccard == pytest.approx(3 / 4)
+
+
+def test_length_only_classifier_finds_a_pure_length_signal() -> None:
+    short = [f"word{i} x" for i in range(20)]
+    long = [f"word{i} x y z w v u t" for i in range(20)]
+    texts, labels = short + long, [1] * 20 + [0] * 20
+    assert inspection.cv_accuracy(inspection.length_only_classifier, texts, labels) == 1.0
+    same_length = [f"alpha{i} beta" for i in range(20)] + [f"gamma{i} delta" for i in range(20)]
+    assert inspection.cv_accuracy(inspection.length_only_classifier, same_length, labels) <= 0.6
+    assert inspection.cv_accuracy(inspection.tfidf_classifier, same_length, labels) == 1.0
+
+
+def test_published_gpt41_set_has_the_length_shortcut() -> None:
+    frame = load_teacher_set("seed/gpt-4.1")
+    row = inspection.inspect_teacher_set("seed/gpt-4.1", "GPT-4.1", frame, {"clariq": ["tell me about x"]})
+    assert row["rows"] == 1000 and row["label0"] == 500 and row["n_topics"] == 100
+    assert row["exact_duplicates"] == 3
+    assert row["mean_words_ambiguous"] < row["mean_words_specific"] - 3
+    assert row["length_only_cv_accuracy"] > 0.8

@@ -1,0 +1,84 @@
+"""The papermill runner: parameters injected, repository root as working directory, failures named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from ambig_lib import paths, runner
+from ambig_lib.errors import NotebookRunError
+
+
+def _notebook(path: Path, cells: list[str]) -> Path:
+    nb = new_notebook(cells=[new_code_cell(cells[0], metadata={"tags": ["parameters"]})]
+                      + [new_code_cell(src) for src in cells[1:]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_injected_and_cwd_is_repo_root(tmp_path: Path) -> None:
+    src = _notebook(tmp_path / "01_probe.ipynb", [
+        "value = 1",
+        "import json, os, pathlib\n"
+        "pathlib.Path(out).write_text(json.dumps({'value': value, 'cwd': os.getcwd()}))",
+    ])
+    out = tmp_path / "probe.json"
+    executed = runner.run_notebook(src, {"value": 41, "out": str(out)}, output_dir=tmp_path / "executed")
+    result = json.loads(out.read_text())
+    assert result == {"value": 41, "cwd": str(paths.REPO_ROOT)}
+    assert executed.is_file() and executed.with_suffix(".html").is_file()
+    assert "injected-parameters" in executed.read_text()
+
+
+def test_failing_cell_names_notebook_and_cell(tmp_path: Path) -> None:
+    src = _notebook(tmp_path / "03_broken.ipynb", ["x = 1", "y = x + 1", "raise ValueError('boom in cell')"])
+    with pytest.raises(NotebookRunError) as info:
+        runner.run_notebook(src, {}, output_dir=tmp_path / "executed", html=False)
+    message = str(info.value)
+    assert "03_broken.ipynb" in message and "ValueError" in message and "boom in cell" in message
+    assert "cell 2 of the source notebook" in message
+
+
+def test_cli_exit_code_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "02_second.ipynb", ["a = 0", "print('second', a)"])
+    _notebook(nbs / "01_first.ipynb", ["a = 0", "print('first', a)"])
+    _notebook(nbs / "03_fails.ipynb", ["a = 0", "1/0"])
+    profile = tmp_path / "p.yaml"
+    profile.write_text("common: {a: 7}\nnotebooks: {}\n")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
+    monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
+    assert [p.stem for p in runner.study_notebooks()] == ["01_first", "02_second", "03_fails"]
+    assert runner.main(["--profile", str(profile), "--only", "01", "02", "--no-html"]) == 0
+    assert (tmp_path / "out" / "02_second.ipynb").is_file()
+    assert runner.main(["--profile", str(profile), "--no-html"]) == 1
+    err = capsys.readouterr().err
+    assert "03_fails.ipynb" in err and "ZeroDivisionError" in err
+
+
+def test_profiles_load_and_unknown_profile_is_clear() -> None:
+    for name in ("default", "quick", "paper"):
+        profile = runner.load_profile(name)
+        assert profile.parameters_for("02_inspect_synthetic")["seed"] == 0
+    with pytest.raises(NotebookRunError, match="Profile 'nope' not found"):
+        runner.load_profile("nope")
+    with pytest.raises(NotebookRunError, match="No notebook matches '09'"):
+        runner.select_notebooks(runner.study_notebooks(), ["09"])
+
+
+def test_source_notebooks_are_clean_and_parameterised() -> None:
+    notebooks = runner.study_notebooks()
+    assert notebooks, "no study notebooks found"
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"

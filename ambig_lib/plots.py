@@ -34,7 +34,7 @@ def length_distribution_figure(lengths: pd.DataFrame, column: str = "words") -> 
     ax.set_xlabel(f"query length ({column})")
     ax.set_ylabel("teacher set")
     ax.set_title(f"Query length by label ({column})")
-    ax.legend(title="label", loc="lower right")
+    ax.legend(title="label", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -54,6 +54,6 @@ def shortcut_accuracy_figure(table: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("5-fold CV accuracy inside the synthetic set (chance = 0.5)")
     ax.set_ylabel("teacher set")
     ax.set_title("Shortcuts: how far surface features separate the synthetic classes")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="classifier")
     fig.tight_layout()
     return fig

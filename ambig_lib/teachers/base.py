@@ -6,9 +6,19 @@ text with its finish reason and token counts. Backends know HTTP or engines; the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from ..errors import AmbigError
+
+#: Multiplier that spreads sample indices over the seed space (a prime, so seeds of nearby requests differ).
+_SAMPLE_SEED_STRIDE = 1_000_003
+
+
+class TeacherError(AmbigError):
+    """A teacher backend is misconfigured or unavailable (bad name, missing extra, missing API key, ...)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,16 @@ class ChatRequest:
             "logprobs": self.logprobs,
         }
 
+    def effective_seed(self) -> int | None:
+        """The seed sent to the backend: ``seed`` shifted by ``sample_index`` so a re-sample differs.
+
+        Without this a retry with a new ``sample_index`` but the same seed would reproduce the failed answer
+        on any backend that honours seeds.
+        """
+        if self.seed is None:
+            return None
+        return (self.seed + _SAMPLE_SEED_STRIDE * self.sample_index) % (2**31 - 1)
+
 
 @dataclass
 class ChatResponse:
@@ -59,6 +79,28 @@ class ChatResponse:
     def ok(self) -> bool:
         """True when the model finished normally (a length or content-filter stop is a failure)."""
         return self.error is None and self.finish_reason == "stop"
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict of the response (``cached`` left out: it describes a lookup, not the answer)."""
+        record = asdict(self)
+        record.pop("cached")
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], cached: bool = False) -> ChatResponse:
+        """Inverse of :meth:`to_record`; unknown keys are ignored so older files stay readable."""
+        known = {k: record[k] for k in cls.__dataclass_fields__ if k in record and k != "cached"}
+        return cls(**known, cached=cached)
+
+
+def error_response(message: str, **extra: Any) -> ChatResponse:
+    """A failed call (no answer from the model): ``finish_reason`` "error" and ``error`` set."""
+    return ChatResponse(text="", finish_reason="error", error=message, extra=dict(extra))
+
+
+def canonical_json(obj: Any) -> str:
+    """Compact JSON with sorted keys: the same content always gives the same bytes (hashing, JSONL lines)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @runtime_checkable

@@ -1,0 +1,139 @@
+"""The offline default teacher: ``llama-cpp-python`` running a GGUF from the model store.
+
+A JSON schema is enforced with llama.cpp's grammar (``response_format={"type": "json_object", "schema": ...}``).
+The model is loaded on the first call that needs it, so a fully cached run never touches the GGUF.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..io_utils import sha256_file
+from ..models import MODELS, resolve_model
+from .base import ChatRequest, ChatResponse, TeacherError, error_response
+from .openai_wire import parse_chat_completion
+
+
+class LlamaCppTeacher:
+    """A GGUF teacher on the CPU (or whatever llama.cpp was built for).
+
+    ``model`` is a registered GGUF name (``qwen2.5-coder-1.5b``, ``qwen2.5-coder-0.5b``) or a ``.gguf`` path.
+    ``top_k``, ``min_p`` and ``repeat_penalty`` are llama.cpp sampler settings beyond the request's
+    temperature / top_p; they are part of the identity. Counters ``prompt_tokens``, ``completion_tokens`` and
+    ``generation_seconds`` accumulate over uncached calls (tokens per second = completion / seconds).
+
+    ``reuse_prompt_cache=False`` (default) evaluates every prompt from scratch: llama.cpp's KV prefix reuse
+    evaluates the tail of a prompt in a different batch shape, which changes logits in the last bits and so
+    can change a sampled answer. Without reuse, an answer depends only on the request (and the build and
+    thread count), not on which request came before it: a resumed run matches an uninterrupted one.
+    """
+
+    def __init__(self, model: str = "qwen2.5-coder-1.5b", n_ctx: int = 4096, n_threads: int | None = None,
+                 seed: int = 0, n_batch: int = 512, top_k: int = 40, min_p: float = 0.05,
+                 repeat_penalty: float = 1.0, logits_all: bool = False, reuse_prompt_cache: bool = False,
+                 name: str | None = None, progress: bool = True, verbose: bool = False) -> None:
+        spec = MODELS.get(model)
+        if spec is not None and not spec.is_gguf:
+            raise TeacherError(f"{model!r} is not a GGUF model; llamacpp needs one of: "
+                               + ", ".join(n for n, s in MODELS.items() if s.is_gguf))
+        if spec is None and not (Path(model).expanduser().is_file() and model.endswith(".gguf")):
+            raise TeacherError(f"{model!r} is neither a registered GGUF model ("
+                               + ", ".join(n for n, s in MODELS.items() if s.is_gguf) + ") nor a .gguf file.")
+        self.model = model
+        self.name = name or (spec.name if spec else Path(model).stem)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.seed = seed
+        self.n_batch = n_batch
+        self.top_k = top_k
+        self.min_p = min_p
+        self.repeat_penalty = repeat_penalty
+        self.logits_all = logits_all
+        self.reuse_prompt_cache = reuse_prompt_cache
+        self.progress = progress
+        self.verbose = verbose
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.generation_seconds = 0.0
+        self._spec = spec
+        self._sha256: str | None = spec.sha256 if spec else None
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        """Backend, model, GGUF SHA-256 (from the registry; hashed once for a bare path) and sampler."""
+        if self._sha256 is None:
+            self._sha256 = sha256_file(Path(self.model).expanduser())
+        return {
+            "backend": "llamacpp",
+            "model": self.name,
+            "sha256": self._sha256,
+            "revision": self._spec.hub_revision if self._spec else None,
+            "sampler": {"top_k": self.top_k, "min_p": self.min_p, "repeat_penalty": self.repeat_penalty},
+        }
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Completion tokens per second of generation so far (0 before any call)."""
+        return self.completion_tokens / self.generation_seconds if self.generation_seconds else 0.0
+
+    def _load(self, need_logits: bool) -> Any:
+        if self._llama is not None and (not need_logits or self.logits_all):
+            return self._llama
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise TeacherError(f"llama-cpp-python is not installed ({exc}). Fix: pip install -e '.[dev]'") from None
+        self.logits_all = self.logits_all or need_logits
+        path = resolve_model(self.model)
+        self._llama = None  # free a previous instance before loading a second copy
+        self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads, n_batch=self.n_batch, seed=self.seed,
+                            logits_all=self.logits_all, verbose=self.verbose)
+        return self._llama
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        """Answer the requests one after another (llama.cpp runs one sequence at a time here)."""
+        bar = tqdm(requests, desc=self.name, disable=not self.progress or len(requests) < 2, leave=False)
+        return [self.complete_one(r) for r in bar]
+
+    def complete_one(self, request: ChatRequest) -> ChatResponse:
+        """One chat completion; errors from llama.cpp (prompt too long, ...) come back as error responses."""
+        kwargs: dict[str, Any] = {
+            "messages": [dict(m) for m in request.messages],
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+            "max_tokens": request.max_tokens,
+            "seed": request.effective_seed(),
+        }
+        if request.json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        if request.logprobs:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = request.logprobs
+        with self._lock:
+            llama = self._load(need_logits=bool(request.logprobs))
+            if not self.reuse_prompt_cache:
+                llama.reset()
+            started = time.perf_counter()
+            try:
+                result = llama.create_chat_completion(**kwargs)
+            except (ValueError, RuntimeError) as exc:
+                return error_response(f"{self.name}: {exc.__class__.__name__}: {exc}")
+            elapsed = time.perf_counter() - started
+        response = parse_chat_completion(result)
+        response.extra.pop("model", None)  # llama-cpp-python reports the file path: machine-specific
+        self.prompt_tokens += response.prompt_tokens
+        self.completion_tokens += response.completion_tokens
+        self.generation_seconds += elapsed
+        return response

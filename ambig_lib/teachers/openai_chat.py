@@ -60,7 +60,8 @@ class OpenAIChatTeacher:
     """A teacher served through ``/v1/chat/completions``.
 
     ``schema_mode`` says how a JSON schema is sent (see ``openai_wire.SCHEMA_MODES``); ``auto`` tries
-    ``json_schema`` and, after a 400 or 422 from the server, falls back to ``json_object_schema`` for good.
+    ``json_schema`` and, after a 400 or 422 (or any error naming ``response_format``: llama.cpp's server answers
+    500), falls back to ``json_object_schema`` for good.
     ``revision`` names the model snapshot (or the served file's SHA-256) in the identity, since the model
     name alone does not pin the weights behind a server.
     """
@@ -127,8 +128,8 @@ class OpenAIChatTeacher:
             except self._openai.APIStatusError as exc:
                 status = exc.status_code
                 last = f"HTTP {status}: {_short(exc)}"
-                if status in (400, 422) and auto and mode == "json_schema" \
-                        and request.json_schema is not None:
+                if auto and mode == "json_schema" and request.json_schema is not None \
+                        and (status in (400, 422) or "response_format" in last):
                     mode = "json_object_schema"
                     continue  # a fallback, not a retry
                 if status not in RETRY_STATUS and status < 500:

@@ -6,18 +6,21 @@ model server does not produce on demand; the client code under test is the real 
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from ambig_lib.teachers import ChatRequest, OpenAIChatTeacher, TeacherError
+from ambig_lib.teachers.openai_chat import retry_after_seconds
 
 REQUEST = ChatRequest(messages=({"role": "user", "content": "Say hello."},), max_tokens=8, seed=3,
                       sample_index=1)
@@ -216,3 +219,11 @@ def test_bad_settings_are_rejected() -> None:
         OpenAIChatTeacher("m", base_url="http://127.0.0.1:9/v1", schema_mode="xml")
     with pytest.raises(TeacherError, match="max_concurrency"):
         OpenAIChatTeacher("m", base_url="http://127.0.0.1:9/v1", max_concurrency=0)
+
+
+def test_retry_after_header_forms() -> None:
+    future = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_seconds({"retry-after": "2"}) == 2.0
+    assert 25.0 < (retry_after_seconds({"retry-after": future}) or 0.0) <= 30.0
+    assert retry_after_seconds({}) is None and retry_after_seconds(None) is None

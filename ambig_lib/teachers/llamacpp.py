@@ -73,7 +73,7 @@ class LlamaCppTeacher:
             self._sha256 = sha256_file(Path(self.model).expanduser())
         return {
             "backend": "llamacpp",
-            "model": self.name,
+            "model": self._spec.name if self._spec else Path(self.model).name,
             "sha256": self._sha256,
             "revision": self._spec.hub_revision if self._spec else None,
             "sampler": {"top_k": self.top_k, "min_p": self.min_p, "repeat_penalty": self.repeat_penalty},

@@ -20,7 +20,7 @@ def mirror() -> Path:
     value = os.environ.get(paths.MIRROR_ENV)
     if not value or not Path(value).is_dir():
         pytest.fail(f"{paths.MIRROR_ENV} is not set to a directory; set it to a copy of shared/mirror.")
-    return Path(value)
+    return Path(value).resolve()
 
 
 @pytest.fixture

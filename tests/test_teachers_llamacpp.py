@@ -70,10 +70,10 @@ def test_logprobs_for_yes_no_scoring() -> None:
     assert any(t.strip().lower() == "yes" for t in top)
 
 
-def test_prompt_longer_than_the_context_is_an_error_response() -> None:
-    tiny = LlamaCppTeacher("qwen2.5-coder-0.5b", n_ctx=64, progress=False)
-    [response] = tiny.complete([ask("word " * 200, max_tokens=4)])
-    assert response.error is not None and not response.ok and response.finish_reason == "error"
+def test_prompt_longer_than_the_context_is_an_error_response(teacher: LlamaCppTeacher) -> None:
+    [response] = teacher.complete([ask("word " * 1100, max_tokens=4)])
+    assert response.error is not None and "exceed context window" in response.error
+    assert not response.ok and response.finish_reason == "error"
 
 
 def test_identity_uses_the_registered_sha_and_bad_names_fail() -> None:

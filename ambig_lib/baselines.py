@@ -150,3 +150,42 @@ def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig
         config = TrainConfig(**{**config.__dict__, "max_rows": AMBIGNQ_CEILING_ROWS})
     return train_run(student, teacher, seed, ceiling_training_frame(dataset), config,
                      {dataset: load_eval_set(dataset)})
+
+
+def run_baselines(students: Sequence[str], teachers: Sequence[str],
+                  datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), ceilings: bool = True,
+                  ceiling_seeds: Sequence[int] = (0,), config: TrainConfig | None = None,
+                  resume: bool = True) -> pd.DataFrame:
+    """Write every baseline's predictions that are missing (resumable); one status row per baseline."""
+    from .data import load_eval_set
+    from .evaluation import baseline_dir
+    from .teacher_sets import load_teacher_set
+
+    eval_sets = {name: load_eval_set(name) for name in datasets}
+    rows = []
+
+    def done(folder: Path) -> bool:
+        return resume and all((folder / f"predictions_{name}.tsv").is_file() for name in datasets)
+
+    for teacher in tqdm(teachers, desc="sklearn baselines"):
+        if done(baseline_dir("length_only", teacher=teacher)) and done(baseline_dir("tfidf_lr", teacher=teacher)):
+            rows.append({"baseline": "length_only+tfidf_lr", "on": teacher, "status": "skipped (exists)"})
+            continue
+        write_sklearn_baselines(teacher, load_teacher_set(teacher), eval_sets)
+        rows.append({"baseline": "length_only+tfidf_lr", "on": teacher, "status": "written"})
+    for student in students:
+        if done(baseline_dir("zero_shot_prototype", student=student)):
+            rows.append({"baseline": "zero_shot_prototype", "on": student, "status": "skipped (exists)"})
+        else:
+            write_zero_shot(student, eval_sets)
+            rows.append({"baseline": "zero_shot_prototype", "on": student, "status": "written"})
+        if not ceilings:
+            continue
+        for dataset in ("clariq_test", "ambignq"):
+            if dataset not in datasets:
+                continue
+            for seed in ceiling_seeds:
+                summary = train_ceiling(student, dataset, seed, config, resume)
+                rows.append({"baseline": "supervised_ceiling", "on": f"{student} -> {dataset} (seed {seed})",
+                             "status": f"train_rows={summary['train_rows']} wall_s={summary['wall_s']}"})
+    return pd.DataFrame(rows)

@@ -350,7 +350,7 @@ def compare_with_published(table: pd.DataFrame, reference: Path | None = None,
     reference = reference or paths.REPO_ROOT.parent / "shared" / "reference" / "seed_reported_results.csv"
     if not Path(reference).is_file():
         raise EvaluationError(f"Published results not found at {reference}.")
-    theirs = pd.read_csv(reference).fillna("")
+    theirs = pd.read_csv(reference, dtype={"student": str, "teacher": str}, keep_default_na=False)
     ours = table[table["dataset"].isin(["clariq", "ambignq"])].copy()
     ours["published_student"] = ours["student"].map(lambda s: PUBLISHED_STUDENT.get(s, s) if s else "")
     kind_of = {"finetuned": "finetuned", "zero_shot_prototype": "zero_shot_prototype",

@@ -200,6 +200,8 @@ class BestWeightsCallback(TrainerCallback):
         self.history.append({"epoch": epoch, "val_macro_f1": float(metrics.get("eval_macro_f1", math.nan)),
                              "val_accuracy": float(metrics.get("eval_accuracy", math.nan)),
                              "val_loss": float(metrics.get("eval_loss", math.nan))})
+        tqdm.write(f"  epoch {epoch}: held-out synthetic macro-F1 {value:.4f}, loss "
+                   f"{metrics.get('eval_loss', math.nan):.4f}")
         if value > self.best_value + 1e-12:  # ties keep the earlier epoch
             self.best_value, self.best_epoch, self.bad_epochs = value, epoch, 0
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -518,6 +520,22 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
     return pd.DataFrame(rows)
 
 
+def resolve_teacher_sets(spec: str | Sequence[str]) -> list[str]:
+    """``"published"`` (the six published sets), ``"all"`` (+ generated ones on disk), or a list of names/paths."""
+    from .teacher_sets import teacher_set_names
+
+    if isinstance(spec, str):
+        if spec == "published":
+            return teacher_set_names(include_generated=False)
+        if spec == "all":
+            return teacher_set_names()
+        return [spec]
+    names: list[str] = []
+    for item in spec:
+        names += resolve_teacher_sets(item) if item in ("published", "all") else [str(item)]
+    return list(dict.fromkeys(names))
+
+
 def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:
     """Per-fold best epoch, synthetic-val macro-F1, and each fold model's own scores on the eval sets."""
     rows = []
@@ -533,8 +551,6 @@ def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ambig_lib.training --students minilm --teachers all --seeds 0 1 2`` (resumable)."""
-    from .teacher_sets import teacher_set_names
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--students", nargs="+", default=["minilm"])
     parser.add_argument("--teachers", nargs="+", default=["published"],
@@ -545,14 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--no-resume", action="store_true")
     args = parser.parse_args(argv)
-    teachers: list[str] = []
-    for name in args.teachers:
-        if name == "published":
-            teachers += teacher_set_names(include_generated=False)
-        elif name == "all":
-            teachers += teacher_set_names()
-        else:
-            teachers.append(name)
+    teachers = resolve_teacher_sets(args.teachers)
     config = TrainConfig(folds=args.folds, max_epochs=args.epochs, max_length=args.max_length)
     table = run_grid(args.students, teachers, args.seeds, config, resume=not args.no_resume)
     print(table.to_string(index=False))

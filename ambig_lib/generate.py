@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N topics only (default: all)")
     parser.add_argument("--topics-file", type=Path, default=None, help="a topics file instead of the packaged list")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=GenerationConfig.temperature)
-    parser.add_argument("--top-p", type=float, default=GenerationConfig.top_p)
-    parser.add_argument("--max-tokens", type=int, default=GenerationConfig.max_tokens)
+    parser.add_argument("--temperature", type=float, default=None, help="default: the teacher's registered value")
+    parser.add_argument("--top-p", type=float, default=None, help="default: the teacher's registered value")
+    parser.add_argument("--max-tokens", type=int, default=None, help="default: the teacher's registered value")
     parser.add_argument("--max-attempts", type=int, default=GenerationConfig.max_attempts)
     parser.add_argument("--batch-size", type=int, default=GenerationConfig.batch_size,
                         help="topics sent to the teacher per call (raise it for HTTP/batch backends)")
@@ -67,10 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .teachers.registry import build_teacher
 
         topics = load_topics(args.limit, args.topics_file)
-        config = GenerationConfig(
-            teacher=args.teacher, prompt=args.prompt, topics=tuple(topics), seed=args.seed,
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-            max_attempts=args.max_attempts, batch_size=args.batch_size,
+        config = GenerationConfig.for_teacher(
+            args.teacher, args.prompt, topics, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+            max_tokens=args.max_tokens, max_attempts=args.max_attempts, batch_size=args.batch_size,
             near_duplicate_threshold=args.near_duplicate_threshold)
         teacher = build_teacher(args.teacher, backend=args.backend, **_parse_options(args.option))
         result = generate_set(teacher, config, out_dir=args.out_dir, offline=args.offline,

@@ -85,6 +85,18 @@ class GenerationConfig:
                                   f"{self.near_duplicate_threshold}.")
         get_prompt_style(self.prompt)  # fails early on an unknown style
 
+    @classmethod
+    def for_teacher(cls, teacher: str, prompt: str, topics: Sequence[str], seed: int = 0,
+                    **settings: Any) -> GenerationConfig:
+        """A config whose temperature / top_p / max_tokens default to the teacher's registered sampling
+        (``ambig_lib.teachers.registry.default_sampling``); ``settings`` given as None are left at that."""
+        from .teachers.registry import default_sampling
+
+        merged: dict[str, Any] = {k: v for k, v in default_sampling(teacher).items()
+                                  if k in {"temperature", "top_p", "max_tokens"}}
+        merged.update({k: v for k, v in settings.items() if v is not None})
+        return cls(teacher=teacher, prompt=prompt, topics=tuple(topics), seed=seed, **merged)
+
     @property
     def stem(self) -> str:
         """File stem: ``<teacher>_<prompt>_balanced_strict`` (teacher name made file-safe)."""
@@ -519,3 +531,46 @@ def examples(frame: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:
     joined["words_specific"] = joined["specific"].map(word_count)
     joined["words_ambiguous"] = joined["ambiguous"].map(word_count)
     return joined.sample(n=min(n, len(joined)), random_state=seed) if len(joined) else joined
+
+
+# ----------------------------------------------------------------------------------------------- notebook helpers
+
+def make_configs(teacher: str, prompt_styles: Sequence[str], limit: int | None = None, seed: int = 0,
+                 **settings: Any) -> list[GenerationConfig]:
+    """One config per prompt style over the packaged topics (the first ``limit``); sampling settings left
+    out (or None) take the teacher's registered defaults."""
+    from .topics import load_topics
+
+    topics = load_topics(limit)
+    return [GenerationConfig.for_teacher(teacher, p, topics, seed=seed, **settings) for p in prompt_styles]
+
+
+def generate_sets(teacher: Teacher, configs: Sequence[GenerationConfig], out_dir: str | Path | None = None,
+                  offline: bool = False, progress: bool = True) -> dict[str, GenerationResult]:
+    """:func:`generate_set` for each config, keyed by set stem."""
+    return {c.stem: generate_set(teacher, c, out_dir=out_dir, offline=offline, progress=progress) for c in configs}
+
+
+def stage_counts(results: dict[str, GenerationResult]) -> pd.DataFrame:
+    """Counts of every stage (rows = counters, columns = sets)."""
+    return pd.DataFrame({stem: r.counts for stem, r in results.items()})
+
+
+def length_table(results: dict[str, GenerationResult]) -> pd.DataFrame:
+    """Mean words of specific vs ambiguous queries per set, and their difference."""
+    rows = {}
+    for stem, r in results.items():
+        words = r.frame["initial_request"].map(word_count)
+        spec, amb = words[r.frame["binary_label"] == 0].mean(), words[r.frame["binary_label"] == 1].mean()
+        rows[stem] = {"mean_words_specific": round(spec, 2), "mean_words_ambiguous": round(amb, 2),
+                      "difference": round(spec - amb, 2)}
+    return pd.DataFrame(rows).T
+
+
+def failure_summary(results: dict[str, GenerationResult]) -> pd.DataFrame:
+    """Number of failures per set, stage and reason (validation failures, duplicates, gave up)."""
+    rows = [{"set": stem, "stage": f["stage"], "reason": f.get("reason", f["stage"])}
+            for stem, r in results.items() for f in r.failures]
+    if not rows:
+        return pd.DataFrame(columns=["set", "stage", "reason", "count"])
+    return pd.DataFrame(rows).value_counts().rename("count").reset_index()

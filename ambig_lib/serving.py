@@ -57,7 +57,7 @@ class Prediction(NamedTuple):
 class ExportOptions:
     """How to export: ONNX opset, truncation length, graph fusion, quantisation granularity."""
 
-    opset: int = 17
+    opset: int = 18
     max_length: int = 128
     optimize: bool = True
     per_channel: bool = False
@@ -86,7 +86,9 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     if not tokenizer.is_fast:
         raise ServingError(f"{source}: no fast tokenizer (tokenizer.json). Fix: save the tokenizer with "
                            "transformers >= 4 so tokenizer.json is written.")
-    model = AutoModelForSequenceClassification.from_pretrained(source, torch_dtype=torch.float32).eval()
+    # eager attention: traceable, and the pattern the onnxruntime BERT fusion recognises
+    model = AutoModelForSequenceClassification.from_pretrained(source, torch_dtype=torch.float32,
+                                                               attn_implementation="eager").eval()
     if model.config.num_labels != 2:
         raise ServingError(f"{source}: {model.config.num_labels} labels; the predictor serves binary models.")
     input_names = _model_input_names(model, tokenizer)
@@ -141,24 +143,34 @@ def _model_input_names(model: Any, tokenizer: Any) -> list[str]:
 
 
 def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) -> None:
+    """torch.export-based ONNX export with dynamic batch and sequence axes.
+
+    The TorchScript exporter cannot trace the mask code of transformers 5 (``sdpa_mask`` indexes a traced
+    shape); the dynamo exporter handles it and agrees with eager PyTorch to float precision.
+    """
     import torch
 
-    dummy = tuple(torch.ones(2, 8, dtype=torch.long) if n != "token_type_ids" else torch.zeros(2, 8, dtype=torch.long)
+    dummy = tuple(torch.zeros(2, 8, dtype=torch.long) if n == "token_type_ids" else torch.ones(2, 8, dtype=torch.long)
                   for n in input_names)
-    axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
-    axes["logits"] = {0: "batch"}
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
 
     class _Wrapper(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, *tensors: Any) -> Any:
-            return self.inner(**dict(zip(input_names, tensors, strict=True))).logits
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    class _WrapperWithTypes(_Wrapper):
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:  # type: ignore[override]
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    wrapper = _WrapperWithTypes(model) if "token_type_ids" in input_names else _Wrapper(model)
     with torch.inference_mode():
-        torch.onnx.export(_Wrapper(model), dummy, str(target), input_names=input_names, output_names=["logits"],
-                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
+        torch.onnx.export(wrapper, dummy, str(target), input_names=input_names, output_names=["logits"],
+                          dynamic_shapes={n: {0: batch, 1: sequence} for n in input_names},
+                          opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
 
 def _copy(source: Path, target: Path) -> bool:
@@ -392,3 +404,18 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
         "max_abs_diff": float(diff.max()) if len(diff) else 0.0,
         "mean_abs_diff": float(diff.mean()) if len(diff) else 0.0,
     }
+
+
+def run_model_dir(student: str, teacher: str, seed: int = 0, fold: int = 0) -> Path:
+    """The saved model of one fold of a training run (``runs/<student>/<teacher>/<seed>/fold_<k>``).
+
+    One fold model is what gets deployed: the fold ensemble would multiply latency by the number of folds.
+    """
+    from .training import run_dir
+
+    folder = run_dir(student, teacher, seed) / f"fold_{fold}"
+    if not (folder / "config.json").is_file():
+        raise ServingError(f"No trained model at {folder}. Fix: run notebooks/03 (training) for student "
+                           f"{student!r} on {teacher!r} seed {seed}, or pass model_dir= a save_pretrained directory "
+                           "(scripts/make_dev_student.py makes a quick stand-in).")
+    return folder

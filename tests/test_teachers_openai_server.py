@@ -16,6 +16,7 @@ import pytest
 
 from ambig_lib.models import get_spec, resolve_model
 from ambig_lib.teachers import CachedTeacher, ChatRequest, OpenAIChatTeacher, build_teacher
+from ambig_lib.teachers.llamacpp import auto_threads
 
 SCHEMA = {
     "type": "object",
@@ -39,7 +40,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     gguf = resolve_model("qwen2.5-coder-0.5b")
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "qwen-0.5b",
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(auto_threads())]
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -222,11 +222,11 @@ def test_submit_then_resume_then_collect_without_paying_twice(fake_api: FakeBatc
 
 def test_batch_behind_the_cache_submits_only_missing_requests(fake_api: FakeBatchAPI, tmp_path: Path) -> None:
     cache_path = tmp_path / "cache.jsonl"
-    cached = CachedTeacher(batch_teacher(fake_api, tmp_path / "run"), cache_path, chunk_size=1000)
+    cached = CachedTeacher(batch_teacher(fake_api, tmp_path / "run"), cache_path)  # one batch: its preferred chunk
     first = cached.complete(requests(3))
     assert cached.stats()["misses"] == 3 and cached.stats()["stored"] == 2  # the HTTP 400 is not cached
     assert fake_api.hits["create"] == 1
-    again = CachedTeacher(batch_teacher(fake_api, tmp_path / "run"), cache_path, chunk_size=1000)
+    again = CachedTeacher(batch_teacher(fake_api, tmp_path / "run"), cache_path)
     second = again.complete(requests(3)[::2])
     assert again.stats()["hits"] == 2 and fake_api.hits["create"] == 1
     assert [r.text for r in second] == [first[0].text, first[2].text] and all(r.cached for r in second)

@@ -15,11 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ambig_lib.teachers import ChatRequest, OpenAIChatTeacher, TeacherError
+from ambig_lib.teachers import (
+    CachedTeacher,
+    ChatRequest,
+    OpenAIChatTeacher,
+    TeacherError,
+    canonical_json,
+    parse_chat_completion,
+)
 from ambig_lib.teachers.openai_chat import retry_after_seconds
 
 REQUEST = ChatRequest(messages=({"role": "user", "content": "Say hello."},), max_tokens=8, seed=3,
@@ -227,3 +235,20 @@ def test_retry_after_header_forms() -> None:
     assert retry_after_seconds({"retry-after": "2"}) == 2.0
     assert 25.0 < (retry_after_seconds({"retry-after": future}) or 0.0) <= 30.0
     assert retry_after_seconds({}) is None and retry_after_seconds(None) is None
+
+
+def test_the_cache_keeps_the_concurrency_of_the_teacher(tmp_path: Path) -> None:
+    requests = [ChatRequest(messages=({"role": "user", "content": f"q{i}"},)) for i in range(6)]
+    with serve([(200, {}, completion())], delay=0.2) as server:
+        cached = CachedTeacher(teacher(server.base_url, max_concurrency=3), tmp_path / "c.jsonl")
+        responses = cached.complete(requests)
+    assert cached.chunk_size == 3 and server.max_in_flight == 3 and all(r.ok for r in responses)
+
+
+def test_minus_infinity_logprobs_stay_json_safe() -> None:
+    body = completion("yes")
+    body["choices"][0]["logprobs"] = {"content": [{"token": "yes", "logprob": -0.1, "top_logprobs": [
+        {"token": "yes", "logprob": -0.1}, {"token": "no", "logprob": float("-inf")}]}]}
+    response = parse_chat_completion(body)
+    assert response.top_logprobs == [{"yes": -0.1, "no": -1e9}]
+    assert json.loads(canonical_json(response.to_record()))["top_logprobs"] == [{"yes": -0.1, "no": -1e9}]

@@ -103,9 +103,17 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+#: Requests per ``complete`` call that suit a backend best when a caller can choose (an optional
+#: ``preferred_chunk_size`` attribute of a teacher; see ``CachedTeacher``). Used for "all at once".
+ALL_AT_ONCE = 1_000_000
+
+
 @runtime_checkable
 class Teacher(Protocol):
-    """A teacher backend."""
+    """A teacher backend.
+
+    Optional attribute: ``preferred_chunk_size`` (int), how many requests one ``complete`` call should carry.
+    """
 
     name: str
 

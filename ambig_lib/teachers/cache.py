@@ -93,14 +93,17 @@ def load_cache_file(path: Path, repair: bool = True) -> dict[str, dict[str, Any]
 class CachedTeacher:
     """Wraps a teacher: answers from the cache when it can, asks the teacher (and records) otherwise.
 
-    ``chunk_size`` requests are sent to the teacher at a time (use the teacher's concurrency for HTTP
-    backends); each chunk is recorded before the next is sent. ``offline=True`` raises
+    ``chunk_size`` requests are sent to the teacher at a time, each chunk recorded before the next is sent;
+    None takes the teacher's optional ``preferred_chunk_size`` (1 for llama.cpp, the concurrency cap for HTTP,
+    everything at once for the Batch API and vLLM), else 1. ``offline=True`` raises
     :class:`CacheMissError` instead of calling the teacher (re-executing a study without a model).
     ``store_requests`` keeps the request fields in each record, so the file documents its prompts.
     """
 
-    def __init__(self, teacher: Teacher, cache_path: str | os.PathLike[str], chunk_size: int = 1,
+    def __init__(self, teacher: Teacher, cache_path: str | os.PathLike[str], chunk_size: int | None = None,
                  offline: bool = False, store_requests: bool = True) -> None:
+        if chunk_size is None:
+            chunk_size = int(getattr(teacher, "preferred_chunk_size", 1))
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.teacher = teacher

@@ -95,6 +95,8 @@ class LlamaCppTeacher:
             "sampler": {"top_k": self.top_k, "min_p": self.min_p, "repeat_penalty": self.repeat_penalty},
         }
 
+    preferred_chunk_size = 1  # one sequence at a time: record each answer as soon as it exists
+
     @property
     def tokens_per_second(self) -> float:
         """Completion tokens per second of generation so far (0 before any call)."""

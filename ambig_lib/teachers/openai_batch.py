@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io_utils import sha256_text, write_json_atomic, write_text_atomic
-from .base import ChatRequest, ChatResponse, TeacherError, canonical_json, error_response
+from .base import ALL_AT_ONCE, ChatRequest, ChatResponse, TeacherError, canonical_json, error_response
 from .openai_chat import resolve_api_key
 from .openai_wire import chat_body, parse_chat_completion, response_format
 
@@ -94,7 +94,7 @@ class OpenAIBatchTeacher:
     ``wait=True`` polls every ``poll_interval`` seconds until the batch ends (or ``max_wait`` passes, then
     :class:`BatchPendingError`); ``wait=False`` checks once and raises :class:`BatchPendingError` while
     pending. The identity equals :class:`OpenAIChatTeacher`'s for the same model and revision, so cached
-    answers serve both. Put it behind ``CachedTeacher(..., chunk_size=<all requests>)`` so one batch holds a run.
+    answers serve both. Behind ``CachedTeacher`` one ``complete`` call is one batch.
     """
 
     def __init__(self, model: str, run_dir: str | os.PathLike[str], base_url: str | None = None,
@@ -120,6 +120,8 @@ class OpenAIBatchTeacher:
         self._sleep = sleep
         self._client = openai.OpenAI(api_key=resolve_api_key(api_key_env, base_url), base_url=base_url,
                                      timeout=timeout, max_retries=5)
+
+    preferred_chunk_size = ALL_AT_ONCE  # one batch per run
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "openai", "model": self.model, "revision": self.revision}

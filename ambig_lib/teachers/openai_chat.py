@@ -97,6 +97,10 @@ class OpenAIChatTeacher:
         self._client = openai.OpenAI(api_key=resolve_api_key(api_key_env, base_url), base_url=base_url,
                                      timeout=timeout, max_retries=0)
 
+    @property
+    def preferred_chunk_size(self) -> int:
+        return self.max_concurrency
+
     def identity(self) -> dict[str, Any]:
         return {"backend": "openai", "model": self.model, "revision": self.revision}
 

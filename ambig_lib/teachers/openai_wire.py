@@ -64,6 +64,12 @@ def chat_body(request: ChatRequest, model: str, schema_mode: str = "json_schema"
     return body
 
 
+def finite_logprob(value: float) -> float:
+    """A log-probability safe for JSON: -inf (a token ruled out) becomes -1e9."""
+    value = float(value)
+    return value if value > -1e9 else -1e9
+
+
 def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]] | None:
     content = (choice.get("logprobs") or {}).get("content")
     if not content:
@@ -71,8 +77,8 @@ def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]] | None:
     out: list[dict[str, float]] = []
     for item in content:
         tops = item.get("top_logprobs") or []
-        entry = {t["token"]: float(t["logprob"]) for t in tops}
-        entry.setdefault(item["token"], float(item["logprob"]))
+        entry = {t["token"]: finite_logprob(t["logprob"]) for t in tops}
+        entry.setdefault(item["token"], finite_logprob(item["logprob"]))
         out.append(entry)
     return out
 

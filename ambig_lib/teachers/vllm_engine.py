@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import ChatRequest, ChatResponse, TeacherError
+from .base import ALL_AT_ONCE, ChatRequest, ChatResponse, TeacherError
+from .openai_wire import finite_logprob
 
 
 def import_vllm() -> Any:
@@ -48,7 +49,7 @@ def _logprobs(completion: Any) -> list[dict[str, float]] | None:
     steps = getattr(completion, "logprobs", None)
     if not steps:
         return None
-    return [{(lp.decoded_token or str(tid)): float(lp.logprob) for tid, lp in step.items()} for step in steps]
+    return [{(lp.decoded_token or str(tid)): finite_logprob(lp.logprob) for tid, lp in step.items()} for step in steps]
 
 
 class VLLMTeacher:
@@ -71,6 +72,8 @@ class VLLMTeacher:
         self.engine_kwargs = engine_kwargs
         self._llm: Any = None
         self._vllm: Any = None
+
+    preferred_chunk_size = ALL_AT_ONCE  # vLLM schedules a large batch best
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "vllm", "model": self.model, "revision": self.revision}

@@ -26,13 +26,13 @@ INTENTS_PER_TOPIC = 5
 
 #: Kinds of ambiguity a ``length_matched`` ambiguous query is tagged with.
 AMBIGUITY_TYPES: dict[str, str] = {
-    "missing_who": "the person or group concerned is not said (for whom? by whom?)",
-    "missing_when": "the date, time or period is not said",
+    "missing_who": "for or by whom is not said",
+    "missing_when": "the date or time is not said",
     "missing_where": "the place is not said",
-    "missing_what": "the exact thing, product or object is not said",
-    "lexical": "a word with several meanings (bank, Java, Apple, pitch) and nothing to tell which one",
-    "unclear_reference": "a pronoun or 'that/there/it' pointing at something never mentioned",
-    "unfamiliar_entity": "a name the reader cannot identify (an unknown product, place or person)",
+    "missing_what": "the exact thing is not said",
+    "lexical": "a word with several meanings (bank, Java, pitch)",
+    "unclear_reference": "'it', 'that', 'there' pointing at nothing said",
+    "unfamiliar_entity": "a name nobody can identify",
 }
 
 EXAMPLE_TOPIC = "Astronomy"
@@ -103,71 +103,60 @@ class PromptStyle:
 
 
 _SYSTEM = (
-    "You write realistic search queries that people type into a search engine or ask an assistant, for a "
-    "dataset that teaches a model to tell clear queries from ambiguous ones. Follow the instructions exactly "
-    "and answer with JSON only, no explanations."
+    "You write realistic search queries for a dataset that teaches a model to tell clear queries from ambiguous "
+    "ones. Answer with JSON only."
 )
 
-_USER = 'Topic: "{topic}"'
+_USER = 'Write the {n} intents for the topic "{topic}".'
 
-_SEED_INSTRUCTIONS = """For the topic the user names:
-1. Find exactly {n} distinct user intents for this topic: each a different goal (an action to take or a fact to learn).
-2. For EACH intent write:
-   - "specific_query": one clear, precise question that states the intent fully, so it can be answered without asking back (label 0).
-   - "ambiguous_query": one vague, imprecise question for the same intent that could be read in several ways (label 1).
-   - "user_information_need": one sentence saying what the user really wants to know.
-Each query is a single question. All {n} intents, and all queries, must differ from each other.
-Answer with JSON only: {{"intents": [{n} objects with keys "intent", "specific_query", "ambiguous_query", "user_information_need"]}}."""
+_SEED_INSTRUCTIONS = """For the topic the user names, find exactly {n} distinct user intents (goals: an action to take or a fact to learn). For EACH intent write:
+- "specific_query": a clear, precise question stating the intent fully (label 0).
+- "ambiguous_query": a vague, imprecise question for the same intent that could be read in several ways (label 1).
+- "user_information_need": one sentence: what the user really wants.
+All intents and all queries must differ, and all must be about the topic."""
 
 _SEED_EXAMPLE: tuple[dict[str, str], ...] = (
     {"intent": "see Saturn", "specific_query": "When is Saturn best visible in the night sky this year?",
-     "ambiguous_query": "When can I see it?",
-     "user_information_need": "Find out when Saturn is best placed for viewing this year."},
+     "ambiguous_query": "When can I see it?", "user_information_need": "When Saturn is best placed this year."},
     {"intent": "buy a first telescope", "specific_query": "What telescope should a beginner buy for under $300?",
-     "ambiguous_query": "Which one should I get?",
-     "user_information_need": "Choose an affordable telescope for a beginner."},
+     "ambiguous_query": "Which one should I get?", "user_information_need": "An affordable beginner telescope."},
     {"intent": "photograph the Milky Way", "specific_query": "How do I photograph the Milky Way with a DSLR camera?",
      "ambiguous_query": "How do I get good pictures at night?",
-     "user_information_need": "Learn camera settings and technique for Milky Way photography."},
+     "user_information_need": "Camera technique for Milky Way photos."},
     {"intent": "understand lunar eclipses", "specific_query": "What causes a total lunar eclipse?",
-     "ambiguous_query": "Why does that happen to the moon?",
-     "user_information_need": "Understand the cause of total lunar eclipses."},
+     "ambiguous_query": "Why does that happen to the moon?", "user_information_need": "The cause of lunar eclipses."},
     {"intent": "find a dark-sky site", "specific_query": "Where is the nearest dark-sky park to Denver, Colorado?",
-     "ambiguous_query": "Where is a good place to go?",
-     "user_information_need": "Find a dark-sky park close to Denver for stargazing."},
+     "ambiguous_query": "Where is a good place to go?", "user_information_need": "A dark-sky park near Denver."},
 )
 
-_LM_TYPES = "\n".join(f"     {name}: {text}" for name, text in AMBIGUITY_TYPES.items())
+_LM_TYPES = "\n".join(f"  {name}: {text}" for name, text in AMBIGUITY_TYPES.items())
 
-_LENGTH_MATCHED_INSTRUCTIONS = """For the topic the user names:
-1. Find exactly {n} distinct user intents for this topic: each a different goal (an action to take or a fact to learn).
-2. For EACH intent write, in this order:
-   - "user_information_need": one sentence saying what the user really wants to know.
-   - "specific_query": one clear, precise question that states the intent fully, so it can be answered without asking back (label 0).
-   - "ambiguity_type": the one detail you will make unclear, one of:
+_LENGTH_MATCHED_INSTRUCTIONS = """For the topic the user names, find exactly {n} distinct user intents (goals: an action to take or a fact to learn). For EACH intent write:
+- "user_information_need": one sentence: what the user really wants.
+- "specific_query": a clear, precise question stating the intent fully (label 0).
+- "ambiguity_type": the ONE detail to make unclear, one of:
 """ + _LM_TYPES + """
-   - "ambiguous_query": the specific query rewritten so that exactly that ONE detail becomes unclear (label 1). Keep the rest of the question and about the same number of words (at most 2 words shorter or longer): replace the detail with a vague word or phrase, do not just delete it. It must be a single question that cannot be answered without asking back.
-Use different ambiguity types across the {n} intents. All intents, and all queries, must differ from each other.
-Answer with JSON only: {{"intents": [{n} objects with keys "intent", "user_information_need", "specific_query", "ambiguity_type", "ambiguous_query"]}}."""
+- "ambiguous_query": the specific query with only that detail replaced by a vague word or phrase (label 1). Same wording otherwise, about the same length, but it can no longer be answered without asking back. Never copy the specific query.
+Use different ambiguity types. All intents and all queries must differ, and all must be about the topic."""
 
 _LENGTH_MATCHED_EXAMPLE: tuple[dict[str, str], ...] = (
-    {"intent": "see Saturn", "user_information_need": "Find out when Saturn is best placed for viewing this year.",
+    {"intent": "see Saturn", "user_information_need": "When Saturn is best placed this year.",
      "specific_query": "When is Saturn best visible in the night sky this year?",
      "ambiguity_type": "unclear_reference",
      "ambiguous_query": "When is that planet best visible in the night sky this year?"},
-    {"intent": "find a dark-sky site", "user_information_need": "Find a dark-sky park close to Denver for stargazing.",
+    {"intent": "find a dark-sky site", "user_information_need": "A dark-sky park near Denver.",
      "specific_query": "Where is the nearest dark-sky park to Denver, Colorado?",
      "ambiguity_type": "missing_where",
      "ambiguous_query": "Where is the nearest dark-sky park to my new place?"},
-    {"intent": "plan planet watching", "user_information_need": "Know which planets can be seen without a telescope on a given date.",
+    {"intent": "plan planet watching", "user_information_need": "Planets visible without a telescope on a date.",
      "specific_query": "Which planets are visible to the naked eye on March 3, 2025?",
      "ambiguity_type": "missing_when",
      "ambiguous_query": "Which planets are visible to the naked eye on that evening?"},
-    {"intent": "see planetary rings", "user_information_need": "Learn the magnification needed to see Saturn's rings.",
+    {"intent": "see planetary rings", "user_information_need": "Magnification needed for Saturn's rings.",
      "specific_query": "What magnification do I need to see Saturn's rings through a telescope?",
      "ambiguity_type": "missing_what",
      "ambiguous_query": "What magnification do I need to see the rings through a telescope?"},
-    {"intent": "judge a telescope", "user_information_need": "Decide whether the Celestron NexStar 6SE suits galaxy viewing.",
+    {"intent": "judge a telescope", "user_information_need": "Whether the NexStar 6SE suits galaxies.",
      "specific_query": "Is the Celestron NexStar 6SE telescope good for viewing galaxies?",
      "ambiguity_type": "unfamiliar_entity",
      "ambiguous_query": "Is the Polaris K-7 good for viewing distant galaxies?"},

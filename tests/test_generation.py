@@ -73,7 +73,7 @@ class ScriptedTeacher:
     def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         out = []
         for request in requests:
-            topic = json.loads(request.messages[-1]["content"].removeprefix("Topic: "))
+            topic = request.messages[-1]["content"].split('"')[1]
             self.calls.append((topic, request.sample_index))
             text, finish = self.script[(topic, request.sample_index)]
             out.append(ChatResponse(text=text, finish_reason=finish, prompt_tokens=100,
@@ -231,7 +231,7 @@ def test_prompt_worked_example_passes_our_own_validation(name: str) -> None:
     assert (schema["minItems"], schema["maxItems"]) == (5, 5)
     messages = style.messages("Banking")
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[-1]["content"] == 'Topic: "Banking"'
+    assert messages[-1]["content"] == 'Write the 5 intents for the topic "Banking".'
     if name == "length_matched":
         assert all(abs(len(p.specific_query.split()) - len(p.ambiguous_query.split())) <= 2 for p in pairs)
         assert {p.ambiguity_type for p in pairs} <= set(AMBIGUITY_TYPES)

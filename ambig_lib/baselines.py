@@ -24,7 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tqdm.auto import tqdm
 
 from .errors import AmbigError
-from .students import pick_device, resolve_student
+from .students import pick_device, resolve_student, set_torch_threads
 from .training import TrainConfig, train_run, validate_training_data, write_predictions
 
 #: The published prototype sentences (index 0 = clear, 1 = ambiguous).
@@ -86,6 +86,7 @@ def first_token_embeddings(student: str, texts: Sequence[str], batch_size: int =
     path = resolve_student(student)
     tokenizer = AutoTokenizer.from_pretrained(path)
     device = pick_device()
+    set_torch_threads()
     model = AutoModel.from_pretrained(path).to(device).eval()
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc=f"zero-shot {student}", leave=False):

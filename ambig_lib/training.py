@@ -310,7 +310,7 @@ def _training_args(config: TrainConfig, seed: int, out_dir: str, steps_per_epoch
     return TrainingArguments(
         output_dir=out_dir, num_train_epochs=config.max_epochs, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, warmup_steps=int(math.ceil(config.warmup_ratio * total_steps)),
-        lr_scheduler_type="linear", optim="adamw_torch", per_device_train_batch_size=config.batch_size,
+        lr_scheduler_type="linear", optim="adamw_torch_fused", per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size, eval_strategy="epoch", save_strategy="no",
         logging_strategy="epoch", report_to=[], seed=seed, data_seed=seed, label_smoothing_factor=0.0,
         dataloader_num_workers=0, disable_tqdm=True, use_cpu=device == "cpu", bf16=use_bf16,

@@ -29,8 +29,8 @@ def cache_dir() -> Path:
 
 
 def synthetic_dir() -> Path:
-    """Generated teacher sets, their provenance and response caches (committed)."""
-    return data_dir() / "synthetic"
+    """Generated teacher sets, their provenance and response caches (committed); ``$AMBIG_SYNTHETIC_DIR``."""
+    return Path(os.environ.get("AMBIG_SYNTHETIC_DIR", data_dir() / "synthetic"))
 
 
 def runs_dir() -> Path:

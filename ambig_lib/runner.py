@@ -8,9 +8,10 @@ naming the notebook and the cell. Notebooks always run with the repository root 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ class Profile:
     description: str
     common: dict[str, Any]
     notebooks: dict[str, dict[str, Any]]
+    env: dict[str, str] = field(default_factory=dict)
 
     def parameters_for(self, notebook_stem: str) -> dict[str, Any]:
         params = dict(self.common)
@@ -50,12 +52,30 @@ def load_profile(name_or_path: str) -> Profile:
         raise NotebookRunError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise NotebookRunError(f"{path}: expected a mapping with keys description, common, notebooks.")
-    unknown = set(raw) - {"description", "common", "notebooks"}
+    unknown = set(raw) - {"description", "common", "notebooks", "env"}
     if unknown:
         raise NotebookRunError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: description, "
-                               "common, notebooks.")
+                               "common, notebooks, env.")
+    env = {str(k): str(v) for k, v in (raw.get("env") or {}).items()}
+    bad = [k for k in env if not k.startswith("AMBIG_")]
+    if bad:
+        raise NotebookRunError(f"{path}: env may only set AMBIG_* variables, not {', '.join(bad)}.")
     return Profile(path.stem, str(raw.get("description", "")), dict(raw.get("common") or {}),
-                   dict(raw.get("notebooks") or {}))
+                   dict(raw.get("notebooks") or {}), env)
+
+
+def apply_profile_env(profile: Profile) -> dict[str, str]:
+    """Export the profile's ``AMBIG_*`` variables (relative paths taken from the repository root).
+
+    The kernels papermill starts inherit them, so a smoke profile can write to its own results, runs and
+    synthetic-data folders and never overwrite the default profile's artefacts.
+    """
+    applied = {}
+    for key, value in profile.env.items():
+        resolved = str(paths.REPO_ROOT / value) if key.endswith("_DIR") and not Path(value).is_absolute() else value
+        os.environ[key] = resolved
+        applied[key] = resolved
+    return applied
 
 
 def study_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
@@ -134,6 +154,8 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
               notebooks_dir: Path | None = None, output_dir: Path | None = None) -> list[tuple[str, float]]:
     """Run the selected notebooks in order with the profile's parameters; return (notebook, seconds) pairs."""
     prof = load_profile(profile)
+    for key, value in apply_profile_env(prof).items():
+        print(f"[run_all] profile {prof.name}: {key}={value}", flush=True)
     chosen = select_notebooks(study_notebooks(notebooks_dir), only)
     if not chosen:
         raise NotebookRunError(f"No notebooks to run in {notebooks_dir or paths.notebooks_dir()}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -82,3 +83,23 @@ def test_source_notebooks_are_clean_and_parameterised() -> None:
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
         tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+
+
+def test_profile_env_redirects_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_env.ipynb", ["out = ''", "import os, pathlib\n"
+                                     "pathlib.Path(out).write_text(os.environ['AMBIG_RESULTS_DIR'])"])
+    profile = tmp_path / "smoke.yaml"
+    profile.write_text(f"env: {{AMBIG_RESULTS_DIR: {tmp_path / 'smoke-results'}}}\n"
+                       f"common: {{out: {tmp_path / 'seen.txt'}}}\n")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
+    for key in ("AMBIG_RESULTS_DIR",):
+        monkeypatch.setenv(key, os.environ.get(key, str(paths.REPO_ROOT / "results")))
+    runner.run_study(str(profile), html=False)
+    assert (tmp_path / "seen.txt").read_text() == str(tmp_path / "smoke-results")
+    assert (tmp_path / "smoke-results" / "notebooks" / "01_env.ipynb").is_file()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: {PATH: /tmp}\n")
+    with pytest.raises(NotebookRunError, match="only set AMBIG_"):
+        runner.load_profile(str(bad))

@@ -3,7 +3,7 @@
 An exported model directory holds::
 
     model.onnx         fp32 graph, fused by the onnxruntime transformer optimizer where it knows the model type
-    model.int8.onnx    the same graph with int8 dynamically quantised weights (MatMul / Attention / Gather)
+    model.int8.onnx    the same graph with int8 dynamically quantised MatMul weights (per channel)
     tokenizer.json     the fast (Rust) tokenizer, truncation set to ``max_length``
     pytorch/           the source model (``save_pretrained``), for the eager-PyTorch baseline and re-export
     export.json        provenance: source, label names, versions, options, SHA-256 of every file
@@ -60,8 +60,11 @@ class ExportOptions:
     opset: int = 18
     max_length: int = 128
     optimize: bool = True
-    per_channel: bool = False
+    per_channel: bool = True
     reduce_range: bool = False
+    #: Ops whose weights become int8. Embedding lookups (Gather) stay fp32: quantising them cost label
+    #: agreement with PyTorch (98.8% -> 99.3% on ClariQ + AmbigNQ without them) and no speed.
+    quantize_ops: tuple[str, ...] = ("MatMul", "Attention")
     include_pytorch: bool = True
 
 
@@ -128,6 +131,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
         "transformer_fusion": fused,
         "per_channel": options.per_channel,
         "reduce_range": options.reduce_range,
+        "quantize_ops": list(options.quantize_ops),
         "files": {name: sha256_file(out / name) for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
         "versions": software_versions(),
     }
@@ -196,7 +200,7 @@ def _quantize(fp32: Path, target: Path, options: ExportOptions) -> None:
 
     with atomic_path(target) as tmp:
         quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=options.per_channel,
-                         reduce_range=options.reduce_range)
+                         reduce_range=options.reduce_range, op_types_to_quantize=list(options.quantize_ops))
 
 
 def _main_weights_sha(source: Path) -> str | None:

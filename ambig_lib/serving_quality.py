@@ -34,15 +34,23 @@ def variant_probabilities(model_dir: str | os.PathLike[str], queries: Sequence[s
 
 
 def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = ("clariq", "ambignq"),
-                  variants: Sequence[str] = tuple(QUALITY_VARIANTS), threads: int = 2) -> pd.DataFrame:
-    """One row per variant and dataset (plus ``all``): metrics and agreement with ``pytorch_fp32``."""
+                  variants: Sequence[str] = tuple(QUALITY_VARIANTS), threads: int = 2,
+                  probabilities: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per variant and dataset (plus ``all``): metrics and agreement with ``pytorch_fp32``.
+
+    ``probabilities`` (variant -> P(ambiguous) over the concatenated datasets) skips the prediction step.
+    """
     from .data import load_eval_set
     from .evaluation import binary_metrics
 
     frames = {name: load_eval_set(name) for name in datasets}
     queries = [q for f in frames.values() for q in f["initial_request"].astype(str)]
     labels = np.concatenate([f["binary_label"].astype(int).to_numpy() for f in frames.values()])
-    probs = variant_probabilities(model_dir, queries, variants, threads)
+    probs = probabilities if probabilities is not None else variant_probabilities(model_dir, queries, variants,
+                                                                                  threads)
+    for variant, p in probs.items():
+        if len(p) != len(queries):
+            raise ValueError(f"{variant}: {len(p)} probabilities for {len(queries)} queries.")
     reference = probs.get("pytorch_fp32")
     bounds: dict[str, slice] = {}
     start = 0

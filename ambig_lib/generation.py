@@ -394,7 +394,7 @@ def _count_parsed_rows(text: str) -> int:
 def output_paths(config: GenerationConfig, out_dir: Path) -> dict[str, Path]:
     """TSV, provenance, failures and cache paths of a set."""
     stem = out_dir / config.stem
-    return {"tsv": stem.with_suffix(".tsv"), "provenance": Path(f"{stem}.provenance.json"),
+    return {"tsv": Path(f"{stem}.tsv"), "provenance": Path(f"{stem}.provenance.json"),
             "failures": Path(f"{stem}.failures.jsonl"), "cache": Path(f"{stem}.cache.jsonl")}
 
 

@@ -25,6 +25,7 @@ from ambig_lib.generation import (
     drop_near_duplicates,
     generate_set,
     normalise_text,
+    output_paths,
     parse_topic_output,
 )
 from ambig_lib.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
@@ -250,3 +251,9 @@ def test_config_errors_are_clear() -> None:
         GenerationConfig(teacher="t", prompt="fancy", topics=("A",))
     assert GenerationConfig(teacher="org/Model 7B", topics=("A",)).stem == \
         "org-Model-7B_length_matched_balanced_strict"
+    dotted = output_paths(GenerationConfig(teacher="qwen2.5-coder-1.5b", prompt="seed", topics=("A",)), Path("d"))
+    assert {k: p.name for k, p in dotted.items()} == {
+        "tsv": "qwen2.5-coder-1.5b_seed_balanced_strict.tsv",
+        "provenance": "qwen2.5-coder-1.5b_seed_balanced_strict.provenance.json",
+        "failures": "qwen2.5-coder-1.5b_seed_balanced_strict.failures.jsonl",
+        "cache": "qwen2.5-coder-1.5b_seed_balanced_strict.cache.jsonl"}

@@ -77,6 +77,9 @@ def test_real_model_generates_a_valid_balanced_set(first_run: GenerationResult, 
         assert load_teacher_set(first_run.tsv_path)["initial_request"].tolist() == frame["initial_request"].tolist()
     prov = json.loads(first_run.provenance_path.read_text())
     counts = prov["counts"]
+    # a teacher name with dots ("qwen2.5-...") must not lose part of the stem to a suffix
+    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_length_matched_balanced_strict.tsv"
+    assert prov["files"]["tsv"] == first_run.tsv_path.name and first_run.tsv_path.is_file()
     assert counts["topics_requested"] == 2 and counts["rows_requested"] == 20
     assert counts["attempts"] == counts["attempts_valid"] + counts["attempts_failed"] == prov["this_run"]["model_calls"]
     assert counts["rows_written"] == len(frame) == counts["label_0"] + counts["label_1"]

@@ -32,10 +32,25 @@ class Profile:
     notebooks: dict[str, dict[str, Any]]
     env: dict[str, str] = field(default_factory=dict)
 
-    def parameters_for(self, notebook_stem: str) -> dict[str, Any]:
-        params = dict(self.common)
-        params.update(self.notebooks.get(notebook_stem, {}) or {})
-        return params
+    def parameters_for(self, notebook_stem: str, declared: set[str] | None = None) -> dict[str, Any]:
+        """Common parameters the notebook declares, then the notebook's own (which must all be declared)."""
+        own = dict(self.notebooks.get(notebook_stem, {}) or {})
+        if declared is None:
+            return {**self.common, **own}
+        unknown = sorted(set(own) - declared)
+        if unknown:
+            raise NotebookRunError(
+                f"Profile {self.name!r} gives {notebook_stem} parameter(s) {', '.join(unknown)} that its "
+                f"parameters cell does not declare ({', '.join(sorted(declared))}). Fix the profile."
+            )
+        return {**{k: v for k, v in self.common.items() if k in declared}, **own}
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(notebook)))
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -161,7 +176,7 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
         raise NotebookRunError(f"No notebooks to run in {notebooks_dir or paths.notebooks_dir()}.")
     timings: list[tuple[str, float]] = []
     for notebook in chosen:
-        params = prof.parameters_for(notebook.stem)
+        params = prof.parameters_for(notebook.stem, declared_parameters(notebook))
         print(f"[run_all] {notebook.name} (profile {prof.name}) parameters={params}", flush=True)
         start = time.perf_counter()
         run_notebook(notebook, params, output_dir=output_dir, html=html)
@@ -182,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             prof = load_profile(args.profile)
             for nb in select_notebooks(study_notebooks(), args.only):
-                print(f"{nb.stem}: {prof.parameters_for(nb.stem)}")
+                print(f"{nb.stem}: {prof.parameters_for(nb.stem, declared_parameters(nb))}")
             return 0
         start = time.perf_counter()
         timings = run_study(args.profile, args.only, html=not args.no_html)

@@ -64,10 +64,25 @@ def test_cli_exit_code_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "03_fails.ipynb" in err and "ZeroDivisionError" in err
 
 
-def test_profiles_load_and_unknown_profile_is_clear() -> None:
+def test_profiles_load_and_match_the_notebooks() -> None:
+    """Every committed profile only sets parameters the notebooks declare."""
     for name in ("default", "quick", "paper"):
         profile = runner.load_profile(name)
+        for notebook in runner.study_notebooks():
+            profile.parameters_for(notebook.stem, runner.declared_parameters(notebook))
         assert profile.parameters_for("02_inspect_synthetic")["seed"] == 0
+
+
+def test_undeclared_profile_parameter_is_an_error(tmp_path: Path) -> None:
+    nb = _notebook(tmp_path / "02_x.ipynb", ["alpha = 1\nseed = 0", "print(alpha)"])
+    profile = runner.Profile("p", "", {"seed": 3, "shared_only_elsewhere": 1}, {"02_x": {"alhpa": 2}})
+    with pytest.raises(NotebookRunError, match="parameter\\(s\\) alhpa .* does not declare"):
+        profile.parameters_for("02_x", runner.declared_parameters(nb))
+    ok = runner.Profile("p", "", {"seed": 3, "shared_only_elsewhere": 1}, {"02_x": {"alpha": 2}})
+    assert ok.parameters_for("02_x", runner.declared_parameters(nb)) == {"seed": 3, "alpha": 2}
+
+
+def test_unknown_profile_is_clear() -> None:
     with pytest.raises(NotebookRunError, match="Profile 'nope' not found"):
         runner.load_profile("nope")
     with pytest.raises(NotebookRunError, match="No notebook matches '09'"):

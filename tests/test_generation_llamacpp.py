@@ -59,7 +59,7 @@ class CrashAfter:
 
 @pytest.fixture(scope="module")
 def teacher() -> LlamaCppTeacher:
-    return LlamaCppTeacher(TEACHER, n_ctx=4096, n_threads=1, progress=False)  # 1 thread: robust on a busy CPU
+    return LlamaCppTeacher(TEACHER, n_ctx=4096, progress=False)  # threads: auto (fewer on a busy CPU)
 
 
 def make_config() -> GenerationConfig:

@@ -422,6 +422,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
     tokens = Counter()
     fresh = Counter()
     model_seconds = 0.0
+    fresh_topics: set[str] = set()  # topics that needed at least one model call in this run
     topics = list(config.topics)
     bar = tqdm(total=len(topics), desc=f"{config.stem}", unit="topic", disable=not progress)
     for start in range(0, len(topics), config.batch_size):
@@ -442,6 +443,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
                 tokens["prompt"] += response.prompt_tokens
                 tokens["completion"] += response.completion_tokens
                 if not response.cached:
+                    fresh_topics.add(topic)
                     fresh["calls"] += 1
                     fresh["completion_tokens"] += response.completion_tokens
                     fresh["prompt_tokens"] += response.prompt_tokens
@@ -494,8 +496,10 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
         "wall_s": round(wall, 3), "model_calls": fresh["calls"], "cache_hits": cached.hits,
         "model_wall_s": round(model_seconds, 3), "fresh_prompt_tokens": fresh["prompt_tokens"],
         "fresh_completion_tokens": fresh["completion_tokens"],
+        # completion tokens per second of model wall time (prompt evaluation included)
         "completion_tokens_per_s": round(fresh["completion_tokens"] / model_seconds, 2) if model_seconds else None,
-        "topics_per_min": round(len(topics) / model_seconds * 60, 3) if model_seconds else None,
+        "fresh_topics": len(fresh_topics),
+        "topics_per_min": round(len(fresh_topics) / model_seconds * 60, 3) if model_seconds else None,
     }
     previous = _read_json(files["provenance"]) or {}
     generation_run = this_run if fresh["calls"] else previous.get("generation_run")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .cpu import free_cores
 from .errors import AmbigError, ModelStoreError
 from .models import MODELS, resolve_model
 
@@ -77,17 +78,8 @@ def pick_device() -> str:
 
 
 def default_threads() -> int:
-    """``$AMBIG_TORCH_THREADS``, else the cores not already busy (1-minute load average), at least 1.
-
-    On a shared CPU, more threads than free cores makes PyTorch slower, not faster (measured here: a minilm
-    step took 2.7 s with 1 thread and 6.0 s with 2 threads at load 8 on 2 cores).
-    """
-    value = os.environ.get("AMBIG_TORCH_THREADS", "").strip()
-    if value:
-        return max(1, int(value))
-    cores = os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, cores - int(load)))
+    """``$AMBIG_TORCH_THREADS``, else the free cores (see :func:`ambig_lib.cpu.free_cores`)."""
+    return free_cores("AMBIG_TORCH_THREADS")
 
 
 def set_torch_threads(threads: int | None = None) -> int:

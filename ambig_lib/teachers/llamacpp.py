@@ -6,7 +6,6 @@ The model is loaded on the first call that needs it, so a fully cached run never
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..cpu import free_cores
 from ..io_utils import sha256_file
 from ..models import MODELS, resolve_model
 from .base import ChatRequest, ChatResponse, TeacherError, error_response
@@ -22,18 +22,8 @@ from .openai_wire import parse_chat_completion
 
 
 def auto_threads() -> int:
-    """Threads for llama.cpp: every core on an idle machine, fewer when other processes keep cores busy.
-
-    llama.cpp's threads wait for each other by spinning, so one thread more than the free cores is ruinous:
-    measured on 2 shared cores at load 5, the 0.5B GGUF made 2.95 tokens/s with 1 thread and 0.39 with 2
-    (the same text either way: the thread count does not change the answer).
-    """
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        return cores
-    return max(1, min(cores, int(cores - busy + 0.5)))
+    """Threads for llama.cpp: ``$AMBIG_LLAMA_THREADS``, else the free cores (see :func:`ambig_lib.cpu.free_cores`)."""
+    return free_cores("AMBIG_LLAMA_THREADS")
 
 
 class LlamaCppTeacher:

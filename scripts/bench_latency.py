@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", required=True, help="directory written by ambig_lib.serving.export_onnx")
     parser.add_argument("--variants", nargs="+", default=list(STUDENT_VARIANTS), choices=STUDENT_VARIANTS)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="intra-op thread counts to measure")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda: PyTorch on the GPU and onnxruntime-gpu's CUDA provider")
     parser.add_argument("--queries", type=int, default=1000, help="real queries at batch 1 (>= 1000 for the study)")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(DEFAULT_BATCH_SIZES))
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.model_dir} is not an exported model directory (no export.json). Export one with "
               "ambig_lib.serving.export_onnx(run_model_dir, out_dir).", file=sys.stderr)
         return 2
-    specs = [s for t in args.threads for s in student_specs(args.model_dir, threads=t, variants=args.variants)]
+    specs = [s for t in args.threads for s in student_specs(args.model_dir, threads=t, device=args.device,
+                                                                   variants=args.variants)]
     if args.llm:
         specs.append(llm_spec(args.llm, args.llm_mode, args.llm_threads))
     config = LatencyConfig(n_queries=args.queries, warmup=args.warmup, batch_sizes=tuple(args.batch_sizes),

@@ -188,7 +188,7 @@ class LLMDirectResult:
 def cache_path(teacher_name: str) -> Path:
     """The committed response cache of LLM-direct answers of ``teacher_name`` (``data/llm_direct/``)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", teacher_name)
-    return paths.data_dir() / "llm_direct" / f"{safe}.cache.jsonl"
+    return paths.llm_direct_dir() / f"{safe}.cache.jsonl"
 
 
 def cached_teacher(teacher: Teacher, path: str | Path | None = None, offline: bool = False) -> Teacher:

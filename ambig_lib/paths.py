@@ -33,6 +33,11 @@ def synthetic_dir() -> Path:
     return Path(os.environ.get("AMBIG_SYNTHETIC_DIR", data_dir() / "synthetic"))
 
 
+def llm_direct_dir() -> Path:
+    """Response caches of LLM-direct classification (committed); ``$AMBIG_LLM_DIRECT_DIR``."""
+    return Path(os.environ.get("AMBIG_LLM_DIRECT_DIR", data_dir() / "llm_direct"))
+
+
 def runs_dir() -> Path:
     """Git-ignored training runs: checkpoints, predictions, summaries."""
     return Path(os.environ.get("AMBIG_RUNS_DIR", REPO_ROOT / "runs"))

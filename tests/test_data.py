@@ -6,12 +6,12 @@ import functools
 import http.server
 import io
 import shutil
-import threading
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from http_helpers import serving
 
 from ambig_lib import data
 from ambig_lib.errors import DataFileError
@@ -101,13 +101,8 @@ def local_http_server(tmp_path: Path):
     root.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_extracts_zip_member_atomically(isolated_cache: Path, mirror: Path, tmp_path: Path,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from email import policy
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from http_helpers import serving
 
 from ambig_lib.teachers import (
     BatchPendingError,
@@ -185,14 +185,8 @@ class FakeBatchAPI:
 @pytest.fixture
 def fake_api() -> Iterator[FakeBatchAPI]:
     api = FakeBatchAPI(polls=3)
-    thread = threading.Thread(target=api.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(api.httpd):
         yield api
-    finally:
-        api.httpd.shutdown()
-        api.httpd.server_close()
-        thread.join(timeout=5)
 
 
 def batch_teacher(api: FakeBatchAPI, run_dir: Path, **kw: Any) -> OpenAIBatchTeacher:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from http_helpers import serving
 
 from ambig_lib.teachers import (
     CachedTeacher,
@@ -87,14 +88,8 @@ class ScriptedServer:
 @contextmanager
 def serve(script: list[Any], delay: float = 0.0) -> Iterator[ScriptedServer]:
     server = ScriptedServer(script, delay)
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server.httpd):
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        thread.join(timeout=5)
 
 
 def teacher(base_url: str, **kw: Any) -> OpenAIChatTeacher:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .errors import AmbigError
 from .students import pick_device, resolve_student, set_torch_threads
-from .training import TrainConfig, train_run, validate_training_data, write_predictions
+from .training import TrainConfig, train_or_reuse, validate_training_data, write_predictions
 
 #: The published prototype sentences (index 0 = clear, 1 = ambiguous).
 PROTOTYPES = ("This is a clear, specific, unambiguous request.", "This request is vague, incomplete, or ambiguous.")
@@ -141,16 +141,14 @@ def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig
     """Train (or reuse) the supervised ceiling of ``student`` for ``dataset``; predictions on ``dataset``."""
     from .data import load_eval_set
     from .evaluation import ceiling_teacher
-    from .training import load_summary
 
     teacher = ceiling_teacher(dataset)
-    if resume and (summary := load_summary(student, teacher, seed)) is not None:
-        return summary
     config = config or TrainConfig()
     if dataset == "ambignq" and config.max_rows is None:
         config = TrainConfig(**{**config.__dict__, "max_rows": AMBIGNQ_CEILING_ROWS})
-    return train_run(student, teacher, seed, ceiling_training_frame(dataset), config,
-                     {dataset: load_eval_set(dataset)})
+    summary, _ = train_or_reuse(student, teacher, seed, ceiling_training_frame(dataset), config,
+                                {dataset: load_eval_set(dataset)}, resume)
+    return summary
 
 
 def run_baselines(students: Sequence[str], teachers: Sequence[str],

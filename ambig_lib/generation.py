@@ -50,6 +50,10 @@ class GenerationError(AmbigError):
     """The generation stage was configured wrongly (bad limit, unknown style, empty topic list)."""
 
 
+class EmptySetError(GenerationError):
+    """Every topic failed validation: nothing to write (the failures file and provenance are still written)."""
+
+
 class OutputRejected(ValueError):
     """A teacher answer failed validation; ``reason`` is a short code, the message says what was wrong."""
 
@@ -473,7 +477,10 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
     per_topic = Counter(p.topic for p in near.kept)
     not_full = {t: per_topic.get(t, 0) for t in topics if per_topic.get(t, 0) != INTENTS_PER_TOPIC}
 
-    write_text_atomic(files["tsv"], frame_to_tsv(frame))
+    if len(frame):
+        write_text_atomic(files["tsv"], frame_to_tsv(frame))
+    else:  # an empty set is not a teacher set: 02-04 would fail on it much later; say so now
+        files["tsv"].unlink(missing_ok=True)
     write_text_atomic(files["failures"], "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n"
                                                  for f in failures))
     wall = time.perf_counter() - started
@@ -516,11 +523,17 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
                        "ambiguous": round(float(words[frame["binary_label"] == 1].mean()), 3) if len(frame) else None},
         "ambiguity_types": dict(sorted(Counter(t for t in frame["ambiguity_type"] if t).items())),
         "generation_run": generation_run, "this_run": this_run,
-        "files": {"tsv": files["tsv"].name, "tsv_sha256": sha256_file(files["tsv"]),
+        "files": {"tsv": files["tsv"].name if len(frame) else None,
+                  "tsv_sha256": sha256_file(files["tsv"]) if len(frame) else None,
                   "failures": files["failures"].name, "cache": files["cache"].name},
         "package_versions": package_versions(),
     }
     write_json_atomic(files["provenance"], provenance)
+    if not len(frame):
+        raise EmptySetError(
+            f"{config.stem}: no topic of {len(topics)} gave a valid answer in {config.max_attempts} attempts, so no "
+            f"TSV was written. Every rejected answer and its reason is in {files['failures']}. Fix: raise "
+            f"--max-attempts, use a stronger teacher, or check the prompt style {config.prompt!r} with --limit 2.")
     return GenerationResult(frame=frame, provenance=provenance, tsv_path=files["tsv"],
                             provenance_path=files["provenance"], failures_path=files["failures"],
                             cache_path=files["cache"], failures=failures)

@@ -467,7 +467,8 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
         "student": result.student, "student_path": result.student_path, "teacher": str(teacher), "seed": seed,
         "hyperparameters": asdict(config), "train_rows": len(texts),
         "train_class_counts": np.bincount(np.asarray(labels), minlength=2).tolist(),
-        "train_texts_sha256": sha256_text("\n".join(texts)), "class_weights": result.class_weights,
+        "train_texts_sha256": sha256_text("\n".join(texts)),
+        "train_data_sha256": training_data_sha256(texts, labels), "class_weights": result.class_weights,
         "folds": [f.public() for f in result.folds],
         "mean_best_val_macro_f1": float(np.mean([f.best_val_macro_f1 for f in result.folds])),
         "note": "best_val_macro_f1 is measured on held-out synthetic rows and used only to pick epochs; "
@@ -495,10 +496,43 @@ def load_summary(student: str, teacher: str, seed: int) -> dict[str, Any] | None
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def training_data_sha256(texts: Sequence[str], labels: Sequence[int]) -> str:
+    """SHA-256 of the training rows as ``text<TAB>label`` lines, in order."""
+    return sha256_text("".join(f"{t}\t{int(v)}\n" for t, v in zip(texts, labels, strict=True)))
+
+
+def stale_reason(summary: Mapping[str, Any], frame: pd.DataFrame, config: TrainConfig, seed: int) -> str | None:
+    """Why a finished run no longer matches ``frame`` and ``config`` (None when it still does)."""
+    wanted = json.loads(json.dumps(asdict(config)))
+    if summary.get("hyperparameters") != wanted:
+        changed = sorted(k for k in wanted if summary.get("hyperparameters", {}).get(k) != wanted[k])
+        return "hyper-parameters changed: " + ", ".join(changed)
+    sub = stratified_subsample(frame, config.max_rows, seed)
+    digest = training_data_sha256(sub["initial_request"].astype(str).tolist(), sub["binary_label"].astype(int).tolist())
+    if summary.get("train_data_sha256") != digest:
+        return "training data changed"
+    return None
+
+
+def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, config: TrainConfig,
+                   predict_sets: Mapping[str, pd.DataFrame], resume: bool = True) -> tuple[dict[str, Any], str]:
+    """Reuse a finished run when its hyper-parameters and training rows are unchanged, else (re)train.
+
+    Returns the summary and a status: ``up to date``, ``trained`` or ``retrained (<reason>)``.
+    """
+    summary = load_summary(student, teacher, seed) if resume else None
+    if summary is not None:
+        reason = stale_reason(summary, frame, config, seed)
+        if reason is None:
+            return summary, "up to date"
+        return train_run(student, teacher, seed, frame, config, predict_sets), f"retrained ({reason})"
+    return train_run(student, teacher, seed, frame, config, predict_sets), "trained"
+
+
 def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
              config: TrainConfig = TrainConfig(), datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"),
              resume: bool = True) -> pd.DataFrame:
-    """Train every (student, teacher, seed); skip runs whose summary exists when ``resume``.
+    """Train every (student, teacher, seed); with ``resume``, reuse runs whose config and data are unchanged.
 
     Evaluation sets are loaded here only to be predicted after each run's training. Returns one row per run.
     """
@@ -509,11 +543,8 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
     rows = []
     jobs = [(s, t, int(seed)) for s in students for t in teachers for seed in seeds]
     for student, teacher, seed in tqdm(jobs, desc="grid"):
-        summary = load_summary(student, teacher, seed) if resume else None
-        status = "skipped (summary exists)"
-        if summary is None:
-            summary = train_run(student, teacher, seed, load_teacher_set(teacher), config, predict_sets)
-            status = "trained"
+        summary, status = train_or_reuse(student, teacher, seed, load_teacher_set(teacher), config, predict_sets,
+                                         resume)
         rows.append({"student": summary["student"], "teacher": teacher, "seed": seed, "status": status,
                      "mean_best_val_macro_f1": summary["mean_best_val_macro_f1"], "wall_s": summary["wall_s"],
                      "run_dir": str(run_dir(student, teacher, seed))})

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ambig_lib.generation import (
+    EmptySetError,
     GenerationConfig,
     GenerationError,
     IntentPair,
@@ -121,6 +122,21 @@ def test_topic_that_never_validates_is_reported_not_dropped_silently(tmp_path: P
     assert [f["stage"] for f in result.failures] == ["validation"] * 3 + ["gave_up"]
     assert set(result.frame["topic"]) == {"Banking"}
     assert result.counts["rows_requested"] == 20 and result.counts["rows_written"] == 10
+
+
+def test_set_without_any_valid_topic_is_refused_not_written_empty(tmp_path: Path) -> None:
+    script = {(t, i): ("not json at all", "stop") for t in ("Banking", "Health") for i in range(2)}
+    cfg = config(["Banking", "Health"], max_attempts=2)
+    stale = output_paths(cfg, tmp_path)["tsv"]
+    stale.write_text("topic\tinitial_request\tbinary_label\n")  # a header-only file from an older run
+    with pytest.raises(EmptySetError, match=r"no topic of 2 gave a valid answer in 2 attempts.*failures\.jsonl"):
+        generate_set(ScriptedTeacher(script), cfg, out_dir=tmp_path, progress=False)
+    assert not stale.exists()  # "teacher_sets='all'" must never find an empty set
+    files = output_paths(cfg, tmp_path)
+    failures = [json.loads(line) for line in files["failures"].read_text().splitlines()]
+    assert [f["stage"] for f in failures] == ["validation"] * 4 + ["gave_up"] * 2
+    prov = json.loads(files["provenance"].read_text())
+    assert prov["counts"]["rows_written"] == 0 and prov["files"]["tsv"] is None
 
 
 def test_duplicates_drop_whole_pairs_and_keep_labels_balanced(tmp_path: Path) -> None:

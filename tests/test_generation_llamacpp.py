@@ -63,7 +63,8 @@ def teacher() -> LlamaCppTeacher:
 
 
 def make_config() -> GenerationConfig:
-    return GenerationConfig.for_teacher(TEACHER, "length_matched", TOPICS, seed=0, max_attempts=MAX_ATTEMPTS)
+    # the seed style: the 0.5B model rarely satisfies length_matched's stricter checks (it copies the query)
+    return GenerationConfig.for_teacher(TEACHER, "seed", TOPICS, seed=0, max_attempts=MAX_ATTEMPTS)
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +74,12 @@ def first_run(teacher: LlamaCppTeacher, tmp_path_factory: pytest.TempPathFactory
 
 def test_real_model_generates_a_valid_balanced_set(first_run: GenerationResult, teacher: LlamaCppTeacher) -> None:
     frame = first_run.frame
-    if len(frame):  # the set loader refuses a set without rows
-        assert load_teacher_set(first_run.tsv_path)["initial_request"].tolist() == frame["initial_request"].tolist()
+    assert len(frame) >= 2 * 5  # at least one of the two topics validated (an empty set raises EmptySetError)
+    assert load_teacher_set(first_run.tsv_path)["initial_request"].tolist() == frame["initial_request"].tolist()
     prov = json.loads(first_run.provenance_path.read_text())
     counts = prov["counts"]
     # a teacher name with dots ("qwen2.5-...") must not lose part of the stem to a suffix
-    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_length_matched_balanced_strict.tsv"
+    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_seed_balanced_strict.tsv"
     assert prov["files"]["tsv"] == first_run.tsv_path.name and first_run.tsv_path.is_file()
     assert counts["topics_requested"] == 2 and counts["rows_requested"] == 20
     assert counts["attempts"] == counts["attempts_valid"] + counts["attempts_failed"] == prov["this_run"]["model_calls"]
@@ -86,14 +87,13 @@ def test_real_model_generates_a_valid_balanced_set(first_run: GenerationResult, 
     assert counts["label_0"] == counts["label_1"]
     assert counts["rows_valid"] >= counts["rows_after_exact_dedup"] >= counts["rows_after_near_dedup"] \
         == counts["rows_written"]
-    # the 0.5B model is weak (it often copies the specific query): each topic either validated or was
-    # reported as given up, with every failed answer in the failures file
+    # the 0.5B model is weak: each topic either validated or was reported as given up, with every failed
+    # answer in the failures file
     assert counts["topics_valid"] + counts["topics_gave_up"] == 2
-    assert len(frame) == 0 or set(frame["topic"]) <= set(TOPICS)
+    assert set(frame["topic"]) <= set(TOPICS)
     pairs = frame.groupby("pair_id")
     assert pairs["binary_label"].agg(lambda labels: sorted(labels) == [0, 1]).all()
     assert (pairs["initial_request"].nunique() == 2).all()
-    assert frame.loc[frame["binary_label"] == 1, "ambiguity_type"].str.len().gt(0).all()
     assert prov["teacher"]["sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     assert prov["tokens"]["completion"] > 100 and prov["this_run"]["completion_tokens_per_s"] > 0
     assert prov["sampling"] == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024, "seed": 0}
@@ -130,7 +130,7 @@ def test_killed_run_resumes_to_the_uninterrupted_output(first_run: GenerationRes
 def test_cli_rebuilds_offline_from_the_cache(first_run: GenerationResult, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(first_run.cache_path, tmp_path / first_run.cache_path.name)
-    code = generate_main(["--teacher", TEACHER, "--prompt", "length_matched", "--limit", "2", "--seed", "0",
+    code = generate_main(["--teacher", TEACHER, "--prompt", "seed", "--limit", "2", "--seed", "0",
                           "--max-attempts", str(MAX_ATTEMPTS), "--out-dir", str(tmp_path), "--offline", "--no-progress"])
     assert code == 0
     assert (tmp_path / first_run.tsv_path.name).read_bytes() == first_run.tsv_path.read_bytes()

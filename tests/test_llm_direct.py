@@ -133,3 +133,23 @@ def test_real_small_teacher_answers_parse_and_rerun_is_free(tmp_path: Path) -> N
                      queries, "zero_shot", logprobs=10)
     assert again.n_cached == 2
     pd.testing.assert_frame_equal(first.frame.drop(columns="cached"), again.frame.drop(columns="cached"))
+
+
+def test_cli_classifies_resumes_from_the_cache_and_refuses_a_partial_merge(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The real 0.5B teacher on the first 3 ClariQ queries, then the same command offline from the cache."""
+    from ambig_lib.llm_direct_cli import main
+
+    cache, answers = tmp_path / "cache.jsonl", tmp_path / "answers.tsv"
+    common = ["--teacher", "qwen2.5-coder-0.5b", "--datasets", "clariq", "--modes", "zero_shot", "--limit", "3",
+              "--cache", str(cache)]
+    assert main([*common, "--answers-out", str(answers)]) == 0
+    first = pd.read_csv(answers, sep="\t")
+    assert len(first) == 3 and len(cache.read_text().splitlines()) == 3
+    assert "llm_direct_zero_shot" in capsys.readouterr().out
+    assert main([*common, "--offline", "--answers-out", str(answers)]) == 0
+    again = pd.read_csv(answers, sep="\t")
+    assert again["cached"].all()
+    pd.testing.assert_frame_equal(first.drop(columns="cached"), again.drop(columns="cached"))
+    assert main([*common, "--merge"]) == 2
+    assert "--merge needs every query" in capsys.readouterr().err

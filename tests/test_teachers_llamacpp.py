@@ -81,3 +81,31 @@ def test_identity_uses_the_registered_sha_and_bad_names_fail() -> None:
     assert identity["backend"] == "llamacpp" and identity["sha256"] == get_spec("qwen2.5-coder-0.5b").sha256
     with pytest.raises(TeacherError, match="neither a registered GGUF model"):
         LlamaCppTeacher("no-such-model")
+
+
+LONG_SYSTEM = ("You are a helpful assistant that invents short, friendly names for pets. Each answer is one name "
+               "only, with no explanation, no punctuation and no quotes. Names are easy to pronounce and kind.")
+
+
+def pet(kind: str) -> ChatRequest:
+    return ChatRequest(messages=({"role": "system", "content": LONG_SYSTEM},
+                                 {"role": "user", "content": f"A name for my {kind}, please."}),
+                       max_tokens=8, temperature=1.0, seed=3)
+
+
+def test_anchored_prompt_evaluation_does_not_depend_on_call_order() -> None:
+    requests = [pet("cat"), pet("dog"), pet("goldfish")]
+    one = LlamaCppTeacher("qwen2.5-coder-0.5b", n_ctx=512, progress=False)
+    forward = [r.text for r in one.complete(requests)]
+    assert one.anchor_evaluations == 1  # the shared system prompt was evaluated once for three requests
+    other = LlamaCppTeacher("qwen2.5-coder-0.5b", n_ctx=512, progress=False)
+    backward = [r.text for r in other.complete(requests[::-1])]
+    assert backward[::-1] == forward and all(forward)
+    llama = one._llama
+    anchor = one.anchor_tokens(llama, requests[0].messages)
+    full = one._prompt_tokens(llama, requests[0].messages)
+    assert 32 <= len(anchor) < len(full) and full[:len(anchor)] == anchor
+    assert "cat" not in llama.detokenize(anchor).decode() and "cat" in llama.detokenize(full).decode()
+    assert one.identity()["prompt_eval"] == "anchored"
+    with pytest.raises(TeacherError, match="prompt_reuse"):
+        LlamaCppTeacher("qwen2.5-coder-0.5b", prompt_reuse="sometimes")

@@ -19,6 +19,7 @@ from ambig_lib.training import (
     WeightedSmoothedTrainer,
     read_predictions,
     train_cv,
+    train_or_reuse,
     train_run,
     weighted_smoothed_ce,
 )
@@ -191,3 +192,23 @@ def test_bad_inputs_give_clear_errors(tiny_distilbert, slice_frame, tmp_path, mo
         train_cv(slice_frame["initial_request"], slice_frame["binary_label"], "no_such_student", TINY)
     with pytest.raises(StudentError, match="teacher, not a student"):
         train_cv(slice_frame["initial_request"], slice_frame["binary_label"], "qwen2.5-coder-0.5b", TINY)
+
+
+def test_finished_run_is_reused_only_while_config_and_data_are_unchanged(tiny_distilbert, slice_frame, eval_slices,
+                                                                         tmp_path, monkeypatch):
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path))
+    student, teacher = str(tiny_distilbert), "seed/gpt-4.1"
+    one_epoch = TrainConfig(folds=2, max_epochs=1, batch_size=8, max_length=32)
+    first, status = train_or_reuse(student, teacher, 0, slice_frame, one_epoch, eval_slices)
+    assert status == "trained"
+    again, status = train_or_reuse(student, teacher, 0, slice_frame, one_epoch, eval_slices)
+    assert status == "up to date" and again["wall_s"] == first["wall_s"]  # read back, not retrained
+    two_epochs = TrainConfig(folds=2, max_epochs=2, batch_size=8, max_length=32)
+    _, status = train_or_reuse(student, teacher, 0, slice_frame, two_epochs, eval_slices)
+    assert status == "retrained (hyper-parameters changed: max_epochs)"
+    relabelled = slice_frame.copy()
+    relabelled.loc[[0, 20], "binary_label"] = [1, 0]  # same texts, two labels swapped
+    _, status = train_or_reuse(student, teacher, 0, relabelled, two_epochs, eval_slices)
+    assert status == "retrained (training data changed)"
+    _, status = train_or_reuse(student, teacher, 0, relabelled, two_epochs, eval_slices, resume=False)
+    assert status == "trained"

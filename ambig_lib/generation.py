@@ -6,8 +6,9 @@ One call, :func:`generate_set`, runs the whole stage:
 2. Validate the answer (:func:`parse_topic_output`): 5 intents, no empty field, distinct intents and queries,
    ambiguous query different from the specific one. A failed topic is asked again with a new
    ``sample_index`` (bounded by ``max_attempts``); the raw text of every failure goes to the failures file.
-3. Remove exact, then near-duplicate queries inside the set; a pair loses both queries when one goes, so
-   labels stay balanced per topic. Every removal is listed in the failures file too.
+3. Drop pairs whose query strings several questions together ("...? ...?"), then exact, then near-duplicate
+   queries inside the set; a pair loses both queries when one goes, so labels stay balanced per topic. Every
+   removal is listed in the failures file too.
 4. Write ``<teacher>_<prompt>_balanced_strict.tsv``, its ``.provenance.json`` and ``.failures.jsonl``
    atomically. All requests go through :class:`~ambig_lib.teachers.cache.CachedTeacher` (``.cache.jsonl``
    beside the TSV), so a re-run gives a byte-identical TSV without the model and an interrupted run
@@ -253,6 +254,26 @@ def check_response(response: ChatResponse, style: PromptStyle, topic: str, sampl
     return parse_topic_output(response.text, style, topic, sample_index)
 
 
+# ----------------------------------------------------------------------------------------------- quality
+
+def question_count(text: str) -> int:
+    """Question marks in ``text``: a query with two or more is a string of questions, not one query."""
+    return text.count("?")
+
+
+def drop_multi_question_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
+    """Drop a pair (both queries, so labels stay balanced) when either query asks several questions."""
+    kept: list[IntentPair] = []
+    removed: list[dict[str, Any]] = []
+    for pair in pairs:
+        bad = next((q for q in (pair.specific_query, pair.ambiguous_query) if question_count(q) > 1), None)
+        if bad is None:
+            kept.append(pair)
+        else:
+            removed.append({"stage": "multi_question", "pair": asdict(pair), "query": bad})
+    return DedupResult(kept, removed)
+
+
 # ----------------------------------------------------------------------------------------------- dedup
 
 def _shingles(normalised: str) -> frozenset[str]:
@@ -466,9 +487,10 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
     bar.close()
 
     ordered = [p for t in topics for p in accepted.get(t, [])]
-    exact = drop_exact_duplicates(ordered)
+    single = drop_multi_question_pairs(ordered)
+    exact = drop_exact_duplicates(single.kept)
     near = drop_near_duplicates(exact.kept, config.near_duplicate_threshold)
-    failures.extend(exact.removed + near.removed)
+    failures.extend(single.removed + exact.removed + near.removed)
     gave_up = [t for t in topics if t not in accepted]
     for topic in gave_up:
         failures.append({"stage": "gave_up", "topic": topic, "attempts": config.max_attempts,
@@ -492,9 +514,11 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
         "rows_requested": len(topics) * 2 * INTENTS_PER_TOPIC,
         "rows_parsed": sum(chosen_parsed_rows.values()),
         "rows_valid": 2 * len(ordered),
+        "rows_after_single_question_filter": 2 * len(single.kept),
         "rows_after_exact_dedup": 2 * len(exact.kept),
         "rows_after_near_dedup": 2 * len(near.kept),
         "rows_written": len(frame),
+        "pairs_removed_multi_question": len(single.removed),
         "pairs_removed_exact_duplicate": len(exact.removed),
         "pairs_removed_near_duplicate": len(near.removed),
         "label_0": int((frame["binary_label"] == 0).sum()), "label_1": int((frame["binary_label"] == 1).sum()),

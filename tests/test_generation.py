@@ -161,6 +161,22 @@ def test_duplicates_drop_whole_pairs_and_keep_labels_balanced(tmp_path: Path) ->
     assert stages == ["exact_duplicate", "near_duplicate"]
 
 
+def test_pairs_with_a_string_of_questions_are_dropped_whole(tmp_path: Path) -> None:
+    banking = json.loads(seed_answer("Banking"))
+    banking["intents"][1]["ambiguous_query"] = "Can I compare them? What about fees?"  # two questions
+    banking["intents"][3]["specific_query"] = "How do I report card fraud in Oslo? Is it urgent?"
+    script = {("Banking", 0): (json.dumps(banking), "stop")}
+    result = generate_set(ScriptedTeacher(script), config(["Banking"]), out_dir=tmp_path, progress=False)
+    c = result.counts
+    assert (c["rows_valid"], c["rows_after_single_question_filter"], c["rows_written"]) == (10, 6, 6)
+    assert c["pairs_removed_multi_question"] == 2
+    assert sorted(result.frame["pair_id"].unique()) == ["Banking:0", "Banking:2", "Banking:4"]
+    assert [(f["stage"], f["query"]) for f in result.failures] == [
+        ("multi_question", "Can I compare them? What about fees?"),
+        ("multi_question", "How do I report card fraud in Oslo? Is it urgent?")]
+    assert (result.frame["initial_request"].str.count(r"\?") <= 1).all()
+
+
 def test_written_set_is_accepted_by_the_teacher_set_loader(tmp_path: Path) -> None:
     text = seed_answer("Banking", specific_query='What does "APR" mean on my\tChase credit card statement?')
     result = generate_set(ScriptedTeacher({("Banking", 0): (text, "stop")}), config(["Banking"]),

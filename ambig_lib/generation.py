@@ -201,6 +201,28 @@ def _extract_json(text: str) -> Any:
                                              f"column {first_error.colno})") from None
 
 
+_EDGE_PUNCTUATION = " \t\"'`.,;:!?"
+
+
+def replace_detail(specific: str, detail: str, replacement: str) -> str:
+    """``specific`` with the whole-word, case-insensitive first occurrence of ``detail`` replaced.
+
+    Raises :class:`OutputRejected` when ``detail`` is not in the query or the replacement does not change it.
+    """
+    detail, replacement = detail.strip(_EDGE_PUNCTUATION), replacement.strip(_EDGE_PUNCTUATION)
+    if not detail or not replacement:
+        raise OutputRejected("empty_field", "detail or vague_replacement is empty")
+    if normalise_text(detail) == normalise_text(replacement):
+        raise OutputRejected("replacement_equals_detail", f"vague_replacement {replacement!r} equals the detail")
+    match = re.search(r"(?<!\w)" + re.escape(detail) + r"(?!\w)", specific, flags=re.IGNORECASE)
+    if match is None:
+        raise OutputRejected("detail_not_in_query", f"detail {detail!r} is not in {specific!r}")
+    if match.start() == 0:
+        replacement = replacement[:1].upper() + replacement[1:]
+    built = specific[:match.start()] + replacement + specific[match.end():]
+    return re.sub(r"\s+([?.,!])", r"\1", " ".join(built.split()))
+
+
 def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: int = 0) -> list[IntentPair]:
     """Validate one teacher answer for ``topic``; return its pairs or raise :class:`OutputRejected`."""
     data = _extract_json(text)
@@ -225,6 +247,12 @@ def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: 
             if values[name] not in allowed:
                 raise OutputRejected("bad_enum", f"intent {i + 1}: {name} {values[name]!r} not one of "
                                                  f"{', '.join(allowed)}")
+        if style.ambiguous_by_replacement:
+            try:
+                values["ambiguous_query"] = replace_detail(values["specific_query"], values["detail"],
+                                                           values["vague_replacement"])
+            except OutputRejected as rejected:
+                raise OutputRejected(rejected.reason, f"intent {i + 1}: {rejected.detail}") from None
         if normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
             raise OutputRejected("ambiguous_equals_specific",
                                  f"intent {i + 1}: ambiguous query equals the specific one")

@@ -5,8 +5,11 @@ Two styles:
 * ``seed``: the published design. Per topic, 5 distinct user intents; per intent a clear, specific query
   (label 0) and a vague, ambiguous one (label 1) plus the user's information need. Ambiguous queries come out
   short ("Which one should I get?"), so query length alone separates the classes.
-* ``length_matched``: the ambiguous query is the specific one with exactly one key detail made unclear, of
-  about the same length, and tagged with its kind of ambiguity (:data:`AMBIGUITY_TYPES`).
+* ``length_matched``: the teacher writes the specific query, names the words that carry one key detail, a
+  vague replacement for them, and the kind of ambiguity (:data:`AMBIGUITY_TYPES`); the ambiguous query is
+  built by that one replacement. Asked to write the ambiguous query itself, Qwen2.5-Coder-1.5B mostly wrote
+  paraphrases ("What causes aging?" / "What causes the aging of living organisms?"); built this way, a pair
+  differs in exactly one detail and has about the same length.
 
 Both carry a worked example for a topic outside the topic list (Astronomy) as a previous chat turn: without
 one, small teachers write paraphrases or strings of several questions instead of ambiguous queries.
@@ -55,6 +58,9 @@ class PromptStyle:
     example_intents: tuple[dict[str, str], ...]
     fields: tuple[str, ...]
     field_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: True: the teacher names a ``detail`` of its specific query and a ``vague_replacement``; the ambiguous
+    #: query is built by that one replacement (no paraphrase possible, the same length up to the swap).
+    ambiguous_by_replacement: bool = False
 
     def user_message(self, topic: str) -> str:
         return self.user_template.format(topic=topic, n=INTENTS_PER_TOPIC)
@@ -132,34 +138,37 @@ _SEED_EXAMPLE: tuple[dict[str, str], ...] = (
 _LM_TYPES = "\n".join(f"  {name}: {text}" for name, text in AMBIGUITY_TYPES.items())
 
 _LENGTH_MATCHED_INSTRUCTIONS = """For the topic the user names, find exactly {n} distinct user intents (goals: an action to take or a fact to learn). For EACH intent write:
+- "intent": a few words naming the goal.
 - "user_information_need": one sentence: what the user really wants.
-- "specific_query": a clear, precise question stating the intent fully (label 0).
-- "ambiguity_type": the ONE detail to make unclear, one of:
+- "specific_query": a clear, precise question stating the intent fully, with a concrete detail (a name, place, date, person or thing) (label 0).
+- "ambiguity_type": the kind of detail to make unclear, one of:
 """ + _LM_TYPES + """
-- "ambiguous_query": the specific query with only that detail replaced by a vague word or phrase (label 1). Same wording otherwise, about the same length, but it can no longer be answered without asking back. Never copy the specific query.
+- "detail": the words of the specific query that carry that detail, copied exactly.
+- "vague_replacement": a vague word or short phrase to put in place of "detail" (it, that one, there, then, my friend, the thing, ...).
+The ambiguous query (label 1) is the specific query with "detail" replaced by "vague_replacement": same wording and about the same length, but it can no longer be answered without asking back.
 Use different ambiguity types. All intents and all queries must differ, and all must be about the topic."""
 
 _LENGTH_MATCHED_EXAMPLE: tuple[dict[str, str], ...] = (
     {"intent": "see Saturn", "user_information_need": "When Saturn is best placed this year.",
      "specific_query": "When is Saturn best visible in the night sky this year?",
-     "ambiguity_type": "unclear_reference",
+     "ambiguity_type": "unclear_reference", "detail": "Saturn", "vague_replacement": "that planet",
      "ambiguous_query": "When is that planet best visible in the night sky this year?"},
     {"intent": "find a dark-sky site", "user_information_need": "A dark-sky park near Denver.",
      "specific_query": "Where is the nearest dark-sky park to Denver, Colorado?",
-     "ambiguity_type": "missing_where",
+     "ambiguity_type": "missing_where", "detail": "Denver, Colorado", "vague_replacement": "my new place",
      "ambiguous_query": "Where is the nearest dark-sky park to my new place?"},
     {"intent": "plan planet watching", "user_information_need": "Planets visible without a telescope on a date.",
      "specific_query": "Which planets are visible to the naked eye on March 3, 2025?",
-     "ambiguity_type": "missing_when",
+     "ambiguity_type": "missing_when", "detail": "March 3, 2025", "vague_replacement": "that evening",
      "ambiguous_query": "Which planets are visible to the naked eye on that evening?"},
     {"intent": "see planetary rings", "user_information_need": "Magnification needed for Saturn's rings.",
      "specific_query": "What magnification do I need to see Saturn's rings through a telescope?",
-     "ambiguity_type": "missing_what",
+     "ambiguity_type": "missing_what", "detail": "Saturn's rings", "vague_replacement": "the rings",
      "ambiguous_query": "What magnification do I need to see the rings through a telescope?"},
     {"intent": "judge a telescope", "user_information_need": "Whether the NexStar 6SE suits galaxies.",
      "specific_query": "Is the Celestron NexStar 6SE telescope good for viewing galaxies?",
-     "ambiguity_type": "unfamiliar_entity",
-     "ambiguous_query": "Is the Polaris K-7 good for viewing distant galaxies?"},
+     "ambiguity_type": "unfamiliar_entity", "detail": "Celestron NexStar 6SE telescope",
+     "vague_replacement": "Polaris K-7", "ambiguous_query": "Is the Polaris K-7 good for viewing galaxies?"},
 )
 
 PROMPT_STYLES: dict[str, PromptStyle] = {
@@ -173,12 +182,15 @@ PROMPT_STYLES: dict[str, PromptStyle] = {
     ),
     "length_matched": PromptStyle(
         name="length_matched",
-        description="ambiguous = specific with one detail made unclear, same length, tagged with its kind",
+        description="ambiguous = the specific query with one named detail replaced by a vague phrase, "
+                    "tagged with its kind",
         system=_SYSTEM + "\n\n" + _LENGTH_MATCHED_INSTRUCTIONS.format(n=INTENTS_PER_TOPIC),
         user_template=_USER,
         example_intents=_LENGTH_MATCHED_EXAMPLE,
-        fields=("intent", "user_information_need", "specific_query", "ambiguity_type", "ambiguous_query"),
+        fields=("intent", "user_information_need", "specific_query", "ambiguity_type", "detail",
+                "vague_replacement"),
         field_enums={"ambiguity_type": tuple(AMBIGUITY_TYPES)},
+        ambiguous_by_replacement=True,
     ),
 }
 

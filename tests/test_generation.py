@@ -28,6 +28,7 @@ from ambig_lib.generation import (
     normalise_text,
     output_paths,
     parse_topic_output,
+    replace_detail,
 )
 from ambig_lib.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
 from ambig_lib.teacher_sets import load_teacher_set
@@ -216,17 +217,46 @@ def test_parse_topic_output_rejections(items: Any, reason: str) -> None:
     assert caught.value.reason == reason
 
 
-def test_length_matched_requires_a_known_ambiguity_type() -> None:
-    item = {"intent": "i", "user_information_need": "n", "specific_query": "s q", "ambiguity_type": "vague",
-            "ambiguous_query": "a q"}
-    items = [{k: f"{v} {i}" if k != "ambiguity_type" else v for k, v in item.items()} for i in range(5)]
+def lm_items(**override: str) -> list[dict[str, str]]:
+    """Five valid length_matched intents (distinct cities); ``override`` replaces fields of intent 1."""
+    cities = ["Berlin", "Paris", "Rome", "Oslo", "Lima"]
+    items = [{"intent": f"visit {c}", "user_information_need": f"Museums open in {c}.",
+              "specific_query": f"Which art museums in {c} are open on Mondays?", "ambiguity_type": "missing_where",
+              "detail": c, "vague_replacement": vague}
+             for c, vague in zip(cities, ["that city", "my town", "the capital", "that place", "the old town"],
+                                 strict=True)]
+    items[0].update(override)
+    return items
+
+
+def test_length_matched_builds_the_ambiguous_query_by_one_replacement() -> None:
+    pairs = parse_topic_output(json.dumps({"intents": lm_items()}), LENGTH_MATCHED, "Art")
+    assert pairs[0].ambiguous_query == "Which art museums in that city are open on Mondays?"
+    assert pairs[0].specific_query == "Which art museums in Berlin are open on Mondays?"
+    assert {p.ambiguity_type for p in pairs} == {"missing_where"}
+
+
+@pytest.mark.parametrize(("override", "reason"), [
+    ({"ambiguity_type": "vague"}, "bad_enum"),
+    ({"detail": "Munich"}, "detail_not_in_query"),
+    ({"detail": "Ber"}, "detail_not_in_query"),               # whole words only
+    ({"vague_replacement": "berlin"}, "replacement_equals_detail"),
+    ({"vague_replacement": " ?! "}, "empty_field"),
+])
+def test_length_matched_rejections(override: dict[str, str], reason: str) -> None:
     with pytest.raises(OutputRejected) as caught:
-        parse_topic_output(json.dumps({"intents": items}), LENGTH_MATCHED, "Art")
-    assert caught.value.reason == "bad_enum"
-    for it in items:
-        it["ambiguity_type"] = "lexical"
-    pairs = parse_topic_output("```json\n" + json.dumps({"intents": items}) + "\n```", LENGTH_MATCHED, "Art")
-    assert [p.ambiguity_type for p in pairs] == ["lexical"] * 5
+        parse_topic_output(json.dumps({"intents": lm_items(**override)}), LENGTH_MATCHED, "Art")
+    assert caught.value.reason == reason and "intent 1" in str(caught.value)
+
+
+def test_replace_detail_keeps_case_and_punctuation_tidy() -> None:
+    assert replace_detail("Is the Celestron NexStar 6SE good for galaxies?", "celestron nexstar 6se",
+                          "Polaris K-7") == "Is the Polaris K-7 good for galaxies?"
+    assert replace_detail("Saturn rises when?", "Saturn", "that planet") == "That planet rises when?"
+    with pytest.raises(OutputRejected, match="empty"):
+        replace_detail("Where do I vote in Denver?", "Denver", " ")
+    assert replace_detail("Where do I vote in Denver, Colorado?", '"Denver, Colorado"', "my town") == \
+        "Where do I vote in my town?"
 
 
 def test_normalisation_and_dedup_units() -> None:
@@ -265,7 +295,8 @@ def test_prompt_worked_example_passes_our_own_validation(name: str) -> None:
     messages = style.messages("Banking")
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"] == 'Write the 5 intents for the topic "Banking".'
-    if name == "length_matched":
+    if name == "length_matched":  # the built ambiguous queries are the ones written in the example
+        assert [p.ambiguous_query for p in pairs] == [i["ambiguous_query"] for i in style.example_intents]
         assert all(abs(len(p.specific_query.split()) - len(p.ambiguous_query.split())) <= 2 for p in pairs)
         assert {p.ambiguity_type for p in pairs} <= set(AMBIGUITY_TYPES)
         assert len({p.ambiguity_type for p in pairs}) == 5

@@ -204,6 +204,22 @@ def test_auto_schema_mode_falls_back_to_json_object_once() -> None:
     assert kinds.count("json_object") == 2 and kinds.count("json_schema") <= 2 and server.calls <= 4
 
 
+def test_refused_logprobs_are_dropped_and_the_answer_still_comes() -> None:
+    def answer(body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if body.get("logprobs"):
+            return 500, {}, {"error": {"message": "logprobs is not supported for models created with "
+                                                  "logits_all=False"}}
+        return 200, {}, completion("yes")
+
+    request = ChatRequest(messages=({"role": "user", "content": "x"},), logprobs=5)
+    with serve([answer]) as server:
+        t = teacher(server.base_url, max_concurrency=1)
+        first, second = t.complete([request, request])
+    assert first.ok and second.ok and first.text == "yes" and first.top_logprobs is None
+    assert not t.logprobs_supported
+    assert [bool(b.get("logprobs")) for b in server.bodies] == [True, False, False]  # asked once, then not
+
+
 def test_concurrency_is_capped() -> None:
     with serve([(200, {}, completion())], delay=0.2) as server:
         responses = teacher(server.base_url, max_concurrency=2).complete([REQUEST] * 6)

@@ -94,3 +94,18 @@ def test_cut_off_answer_from_the_server_is_not_ok_and_is_cached(server_url: str,
     [again] = cached.complete([request(max_tokens=2)])
     assert again.cached and cached.stats()["misses"] == 1 and teacher.calls == 1
 
+
+
+def test_llm_direct_through_the_server(server_url: str, tmp_path: Path) -> None:
+    """LLM-direct classification against an OpenAI-compatible endpoint (the path used for vLLM or OpenAI)."""
+    from ambig_lib.llm_direct import cached_teacher, classify
+
+    teacher = build_teacher("qwen2.5-coder-0.5b", backend="openai", base_url=server_url,
+                            schema_mode="json_object_schema", progress=False)
+    queries = ["Tell me about java", "In what year did the Berlin Wall fall?"]
+    result = classify(cached_teacher(teacher, tmp_path / "cache.jsonl"), queries, "zero_shot")
+    assert result.n_unparseable == 0 and set(result.frame["answer"].tolist()) <= {0, 1}
+    if teacher.logprobs_supported:  # a server started without logits_all refuses logprobs: answers only
+        assert result.has_scores
+    else:
+        assert not result.has_scores and teacher.calls >= 2

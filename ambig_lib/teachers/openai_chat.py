@@ -7,6 +7,7 @@ pool). An answer cut off by length or a content filter is returned with that ``f
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import os
 import random
@@ -62,6 +63,8 @@ class OpenAIChatTeacher:
     ``schema_mode`` says how a JSON schema is sent (see ``openai_wire.SCHEMA_MODES``); ``auto`` tries
     ``json_schema`` and, after a 400 or 422 (or any error naming ``response_format``: llama.cpp's server answers
     500), falls back to ``json_object_schema`` for good.
+    A request for log-probabilities that the endpoint refuses (an error naming ``logprobs``) is sent again
+    without them, and so are later ones: the answer then comes without ``top_logprobs``.
     ``revision`` names the model snapshot (or the served file's SHA-256) in the identity, since the model
     name alone does not pin the weights behind a server.
     """
@@ -90,6 +93,7 @@ class OpenAIChatTeacher:
         self.extra_body = dict(extra_body or {})
         self.progress = progress
         self.calls = 0  # HTTP attempts made, retries included
+        self.logprobs_supported = True  # set to False after the endpoint refused a request for logprobs
         self._sleep = sleep
         self._rng = random.Random(jitter_seed)
         self._lock = threading.Lock()
@@ -121,10 +125,11 @@ class OpenAIChatTeacher:
         """One request with retries; never raises for HTTP or network failures."""
         auto = self.schema_mode == "auto"
         mode = "json_schema" if auto else self.schema_mode
+        sent = request if self.logprobs_supported else dataclasses.replace(request, logprobs=None)
         last = "no attempt made"
         attempt = 0
         while attempt <= self.max_retries:
-            body = chat_body(request, self.model, mode, self.strict, self.extra_body)
+            body = chat_body(sent, self.model, mode, self.strict, self.extra_body)
             with self._lock:
                 self.calls += 1
             try:
@@ -136,6 +141,10 @@ class OpenAIChatTeacher:
                         and (status in (400, 422) or "response_format" in last):
                     mode = "json_object_schema"
                     continue  # a fallback, not a retry
+                if sent.logprobs and "logprobs" in last.lower() and (status in (400, 422) or status >= 500):
+                    self.logprobs_supported = False  # e.g. llama.cpp's server without logits_all
+                    sent = dataclasses.replace(sent, logprobs=None)
+                    continue  # answer without log-probabilities rather than not at all
                 if status not in RETRY_STATUS and status < 500:
                     return error_response(f"{self.name}: {last}", status=status, attempts=attempt + 1)
                 wait = retry_after_seconds(exc.response.headers if exc.response is not None else None)

@@ -6,7 +6,8 @@ One call, :func:`generate_set`, runs the whole stage:
 2. Validate the answer (:func:`parse_topic_output`): 5 intents, no empty field, distinct intents and queries,
    ambiguous query different from the specific one. A failed topic is asked again with a new
    ``sample_index`` (bounded by ``max_attempts``); the raw text of every failure goes to the failures file.
-3. Drop pairs whose query strings several questions together ("...? ...?"), then exact, then near-duplicate
+3. Drop pairs whose ambiguous query could not be built (``length_matched``: the named detail is not in the
+   query, or the replacement repeats it or is much longer), pairs whose query strings several questions together ("...? ...?"), then exact, then near-duplicate
    queries inside the set; a pair loses both queries when one goes, so labels stay balanced per topic. Every
    removal is listed in the failures file too.
 4. Write ``<teacher>_<prompt>_balanced_strict.tsv``, its ``.provenance.json`` and ``.failures.jsonl``
@@ -124,6 +125,7 @@ class IntentPair:
     user_information_need: str
     ambiguity_type: str = ""
     sample_index: int = 0
+    problem: str = ""  # why the ambiguous query could not be built (length_matched); the pair is then dropped
 
     @property
     def pair_id(self) -> str:
@@ -149,9 +151,10 @@ class GenerationResult:
     def counts_table(self) -> pd.DataFrame:
         """Rows (queries) left after each stage, and topics that did not end with 5 of 5 pairs."""
         c = self.counts
-        stages = ["rows_requested", "rows_parsed", "rows_valid", "rows_after_exact_dedup",
-                  "rows_after_near_dedup", "rows_written"]
-        return pd.DataFrame({"stage": [s.removeprefix("rows_") for s in stages], "rows": [c[s] for s in stages]})
+        stages = ["rows_requested", "rows_parsed", "rows_valid", "rows_after_replacement_check",
+                  "rows_after_single_question_filter", "rows_after_exact_dedup", "rows_after_near_dedup",
+                  "rows_written"]
+        return pd.DataFrame({"stage": [s.removeprefix("rows_") for s in stages], "rows": [c.get(s) for s in stages]})
 
 
 # ----------------------------------------------------------------------------------------------- text utils
@@ -202,24 +205,41 @@ def _extract_json(text: str) -> Any:
 
 
 _EDGE_PUNCTUATION = " \t\"'`.,;:!?"
+_DETERMINERS = frozenset("the a an this that these those my your his her its our their some any".split())
+#: A replacement may be at most this many words longer than the detail it replaces (keeps lengths matched).
+MAX_EXTRA_REPLACEMENT_WORDS = 3
 
 
 def replace_detail(specific: str, detail: str, replacement: str) -> str:
     """``specific`` with the whole-word, case-insensitive first occurrence of ``detail`` replaced.
 
-    Raises :class:`OutputRejected` when ``detail`` is not in the query or the replacement does not change it.
+    A determiner right before the detail is dropped when the replacement brings its own ("join the
+    Democratic Party" -> "join that party", not "join the that party"). Raises :class:`OutputRejected` when the
+    detail is not in the query, or the replacement is empty, equals or contains the detail, or is more than
+    :data:`MAX_EXTRA_REPLACEMENT_WORDS` words longer than it.
     """
     detail, replacement = detail.strip(_EDGE_PUNCTUATION), replacement.strip(_EDGE_PUNCTUATION)
     if not detail or not replacement:
         raise OutputRejected("empty_field", "detail or vague_replacement is empty")
-    if normalise_text(detail) == normalise_text(replacement):
+    norm_detail, norm_replacement = normalise_text(detail), normalise_text(replacement)
+    if norm_detail == norm_replacement:
         raise OutputRejected("replacement_equals_detail", f"vague_replacement {replacement!r} equals the detail")
+    if f" {norm_detail} " in f" {norm_replacement} ":
+        raise OutputRejected("replacement_contains_detail", f"vague_replacement {replacement!r} repeats the detail")
+    if word_count(replacement) > word_count(detail) + MAX_EXTRA_REPLACEMENT_WORDS:
+        raise OutputRejected("replacement_too_long", f"vague_replacement {replacement!r} is much longer than "
+                                                     f"the detail {detail!r}")
     match = re.search(r"(?<!\w)" + re.escape(detail) + r"(?!\w)", specific, flags=re.IGNORECASE)
     if match is None:
         raise OutputRejected("detail_not_in_query", f"detail {detail!r} is not in {specific!r}")
-    if match.start() == 0:
+    before, after = specific[:match.start()], specific[match.end():]
+    if replacement.split()[0].casefold() in _DETERMINERS:
+        previous = re.search(r"(\w+)\s+$", before)
+        if previous and previous.group(1).casefold() in _DETERMINERS:
+            before = before[:previous.start()]
+    if not before.strip():
         replacement = replacement[:1].upper() + replacement[1:]
-    built = specific[:match.start()] + replacement + specific[match.end():]
+    built = before + replacement + after
     return re.sub(r"\s+([?.,!])", r"\1", " ".join(built.split()))
 
 
@@ -247,24 +267,29 @@ def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: 
             if values[name] not in allowed:
                 raise OutputRejected("bad_enum", f"intent {i + 1}: {name} {values[name]!r} not one of "
                                                  f"{', '.join(allowed)}")
-        if style.ambiguous_by_replacement:
+        problem = ""
+        if style.ambiguous_by_replacement:  # a bad swap costs this pair only (dropped later), not the topic
             try:
                 values["ambiguous_query"] = replace_detail(values["specific_query"], values["detail"],
                                                            values["vague_replacement"])
             except OutputRejected as rejected:
-                raise OutputRejected(rejected.reason, f"intent {i + 1}: {rejected.detail}") from None
-        if normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
+                values["ambiguous_query"] = ""
+                problem = f"{rejected.reason}: {rejected.detail}"
+        if not problem and normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
             raise OutputRejected("ambiguous_equals_specific",
                                  f"intent {i + 1}: ambiguous query equals the specific one")
         pairs.append(IntentPair(topic=topic, index=i, intent=values["intent"],
                                 specific_query=values["specific_query"], ambiguous_query=values["ambiguous_query"],
                                 user_information_need=values["user_information_need"],
-                                ambiguity_type=values.get("ambiguity_type", ""), sample_index=sample_index))
+                                ambiguity_type=values.get("ambiguity_type", ""), sample_index=sample_index,
+                                problem=problem))
+    if all(p.problem for p in pairs):
+        raise OutputRejected("no_usable_pair", "no intent gave a usable ambiguous query: " + pairs[0].problem)
     intents = Counter(normalise_text(p.intent) for p in pairs)
     repeated = [k for k, n in intents.items() if n > 1]
     if repeated:
         raise OutputRejected("duplicate_intent", f"intent {repeated[0]!r} appears more than once")
-    queries = Counter(normalise_text(q) for p in pairs for q in (p.specific_query, p.ambiguous_query))
+    queries = Counter(normalise_text(q) for p in pairs for q in (p.specific_query, p.ambiguous_query) if q)
     repeated = [k for k, n in queries.items() if n > 1]
     if repeated:
         raise OutputRejected("duplicate_query", f"query {repeated[0]!r} appears more than once")
@@ -287,6 +312,13 @@ def check_response(response: ChatResponse, style: PromptStyle, topic: str, sampl
 def question_count(text: str) -> int:
     """Question marks in ``text``: a query with two or more is a string of questions, not one query."""
     return text.count("?")
+
+
+def drop_unbuilt_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
+    """Drop the pairs whose ambiguous query could not be built (``problem`` set), each listed with its reason."""
+    kept = [p for p in pairs if not p.problem]
+    removed = [{"stage": "bad_replacement", "pair": asdict(p), "reason": p.problem} for p in pairs if p.problem]
+    return DedupResult(kept, removed)
 
 
 def drop_multi_question_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
@@ -515,10 +547,11 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
     bar.close()
 
     ordered = [p for t in topics for p in accepted.get(t, [])]
-    single = drop_multi_question_pairs(ordered)
+    built = drop_unbuilt_pairs(ordered)
+    single = drop_multi_question_pairs(built.kept)
     exact = drop_exact_duplicates(single.kept)
     near = drop_near_duplicates(exact.kept, config.near_duplicate_threshold)
-    failures.extend(single.removed + exact.removed + near.removed)
+    failures.extend(built.removed + single.removed + exact.removed + near.removed)
     gave_up = [t for t in topics if t not in accepted]
     for topic in gave_up:
         failures.append({"stage": "gave_up", "topic": topic, "attempts": config.max_attempts,
@@ -542,10 +575,12 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
         "rows_requested": len(topics) * 2 * INTENTS_PER_TOPIC,
         "rows_parsed": sum(chosen_parsed_rows.values()),
         "rows_valid": 2 * len(ordered),
+        "rows_after_replacement_check": 2 * len(built.kept),
         "rows_after_single_question_filter": 2 * len(single.kept),
         "rows_after_exact_dedup": 2 * len(exact.kept),
         "rows_after_near_dedup": 2 * len(near.kept),
         "rows_written": len(frame),
+        "pairs_removed_bad_replacement": len(built.removed),
         "pairs_removed_multi_question": len(single.removed),
         "pairs_removed_exact_duplicate": len(exact.removed),
         "pairs_removed_near_duplicate": len(near.removed),

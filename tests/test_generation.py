@@ -218,13 +218,15 @@ def test_parse_topic_output_rejections(items: Any, reason: str) -> None:
 
 
 def lm_items(**override: str) -> list[dict[str, str]]:
-    """Five valid length_matched intents (distinct cities); ``override`` replaces fields of intent 1."""
-    cities = ["Berlin", "Paris", "Rome", "Oslo", "Lima"]
-    items = [{"intent": f"visit {c}", "user_information_need": f"Museums open in {c}.",
-              "specific_query": f"Which art museums in {c} are open on Mondays?", "ambiguity_type": "missing_where",
-              "detail": c, "vague_replacement": vague}
-             for c, vague in zip(cities, ["that city", "my town", "the capital", "that place", "the old town"],
-                                 strict=True)]
+    """Five valid, mutually distinct length_matched intents; ``override`` replaces fields of intent 1."""
+    rows = [("Berlin", "Which art museums in Berlin are open on Mondays?", "that city"),
+            ("Picasso", "Where can I see paintings by Picasso in Spain?", "that painter"),
+            ("2026", "When does the Venice Biennale open in 2026?", "next time"),
+            ("my niece", "Which pottery classes suit my niece on weekends?", "her"),
+            ("oil paint", "How long does oil paint take to dry on canvas?", "it")]
+    items = [{"intent": f"intent {i}", "user_information_need": f"need {i}", "specific_query": query,
+              "ambiguity_type": "missing_what", "detail": detail, "vague_replacement": vague}
+             for i, (detail, query, vague) in enumerate(rows)]
     items[0].update(override)
     return items
 
@@ -233,20 +235,41 @@ def test_length_matched_builds_the_ambiguous_query_by_one_replacement() -> None:
     pairs = parse_topic_output(json.dumps({"intents": lm_items()}), LENGTH_MATCHED, "Art")
     assert pairs[0].ambiguous_query == "Which art museums in that city are open on Mondays?"
     assert pairs[0].specific_query == "Which art museums in Berlin are open on Mondays?"
-    assert {p.ambiguity_type for p in pairs} == {"missing_where"}
+    assert pairs[3].ambiguous_query == "Which pottery classes suit her on weekends?"
+
+
+def test_length_matched_rejects_an_unknown_ambiguity_type_for_the_whole_topic() -> None:
+    with pytest.raises(OutputRejected) as caught:
+        parse_topic_output(json.dumps({"intents": lm_items(ambiguity_type="vague")}), LENGTH_MATCHED, "Art")
+    assert caught.value.reason == "bad_enum" and "intent 1" in str(caught.value)
 
 
 @pytest.mark.parametrize(("override", "reason"), [
-    ({"ambiguity_type": "vague"}, "bad_enum"),
     ({"detail": "Munich"}, "detail_not_in_query"),
     ({"detail": "Ber"}, "detail_not_in_query"),               # whole words only
     ({"vague_replacement": "berlin"}, "replacement_equals_detail"),
-    ({"vague_replacement": " ?! "}, "empty_field"),
+    ({"vague_replacement": "Berlin, the German capital"}, "replacement_contains_detail"),
+    ({"vague_replacement": "that city you are thinking of"}, "replacement_too_long"),
 ])
-def test_length_matched_rejections(override: dict[str, str], reason: str) -> None:
+def test_a_bad_replacement_costs_only_its_pair(override: dict[str, str], reason: str) -> None:
+    pairs = parse_topic_output(json.dumps({"intents": lm_items(**override)}), LENGTH_MATCHED, "Art")
+    assert pairs[0].problem.startswith(reason) and pairs[0].ambiguous_query == ""
+    assert all(not p.problem and p.ambiguous_query for p in pairs[1:])
+
+
+def test_a_topic_without_any_buildable_pair_is_retried(tmp_path: Path) -> None:
+    items = [dict(item, detail="Munich") for item in lm_items()]
     with pytest.raises(OutputRejected) as caught:
-        parse_topic_output(json.dumps({"intents": lm_items(**override)}), LENGTH_MATCHED, "Art")
-    assert caught.value.reason == reason and "intent 1" in str(caught.value)
+        parse_topic_output(json.dumps({"intents": items}), LENGTH_MATCHED, "Art")
+    assert caught.value.reason == "no_usable_pair"
+    one_bad = {("Art", 0): (json.dumps({"intents": lm_items(detail="Munich")}), "stop")}
+    result = generate_set(ScriptedTeacher(one_bad), config(["Art"], prompt="length_matched"), out_dir=tmp_path,
+                          progress=False)
+    c = result.counts
+    assert (c["rows_valid"], c["rows_after_replacement_check"], c["rows_written"]) == (10, 8, 8)
+    assert c["pairs_removed_bad_replacement"] == 1
+    assert [f["stage"] for f in result.failures] == ["bad_replacement"]
+    assert result.failures[0]["reason"].startswith("detail_not_in_query")
 
 
 def test_replace_detail_keeps_case_and_punctuation_tidy() -> None:
@@ -257,6 +280,12 @@ def test_replace_detail_keeps_case_and_punctuation_tidy() -> None:
         replace_detail("Where do I vote in Denver?", "Denver", " ")
     assert replace_detail("Where do I vote in Denver, Colorado?", '"Denver, Colorado"', "my town") == \
         "Where do I vote in my town?"
+    # the replacement's own determiner replaces the one before the detail
+    assert replace_detail("What are the requirements to join the Democratic Party?", "Democratic Party",
+                          "that party") == "What are the requirements to join that party?"
+    assert replace_detail("What foods trigger my allergies?", "allergies", "the condition") == \
+        "What foods trigger the condition?"
+    assert replace_detail("Which museums in Berlin are open?", "Berlin", "there") == "Which museums in there are open?"
 
 
 def test_normalisation_and_dedup_units() -> None:

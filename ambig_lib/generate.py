@@ -24,7 +24,8 @@ from .prompts import PROMPT_STYLES
 from .topics import load_topics
 
 
-def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``--option key=value`` items as backend keyword arguments (values parsed as YAML); shared by the CLIs."""
     options: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.teacher, args.prompt, topics, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
             max_tokens=args.max_tokens, max_attempts=args.max_attempts, batch_size=args.batch_size,
             near_duplicate_threshold=args.near_duplicate_threshold)
-        teacher = build_teacher(args.teacher, backend=args.backend, **_parse_options(args.option))
+        teacher = build_teacher(args.teacher, backend=args.backend, **parse_options(args.option))
         result = generate_set(teacher, config, out_dir=args.out_dir, offline=args.offline,
                               progress=not args.no_progress)
     except AmbigError as exc:

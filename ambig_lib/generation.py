@@ -7,9 +7,9 @@ One call, :func:`generate_set`, runs the whole stage:
    ambiguous query different from the specific one. A failed topic is asked again with a new
    ``sample_index`` (bounded by ``max_attempts``); the raw text of every failure goes to the failures file.
 3. Drop pairs whose ambiguous query could not be built (``length_matched``: the named detail is not in the
-   query, or the replacement repeats it or is much longer), pairs whose query strings several questions together ("...? ...?"), then exact, then near-duplicate
-   queries inside the set; a pair loses both queries when one goes, so labels stay balanced per topic. Every
-   removal is listed in the failures file too.
+   query, or the replacement repeats it or is much longer), then pairs that string several questions
+   together ("...? ...?"), then exact and near-duplicate queries inside the set. A pair loses both queries
+   when one goes, so labels stay balanced per topic. Every removal is listed in the failures file too.
 4. Write ``<teacher>_<prompt>_balanced_strict.tsv``, its ``.provenance.json`` and ``.failures.jsonl``
    atomically. All requests go through :class:`~ambig_lib.teachers.cache.CachedTeacher` (``.cache.jsonl``
    beside the TSV), so a re-run gives a byte-identical TSV without the model and an interrupted run

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import AmbigError
-from .generate import _parse_options
+from .generate import parse_options
 from .llm_direct import MODES, cached_teacher, evaluate_llm_direct, merge_into_evaluation_csv
 
 SUMMARY_COLUMNS = ["method", "student", "dataset", "n_total", "n_unparseable", "score", "macro_f1", "roc_auc",
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .teachers.registry import build_teacher
 
-        raw = build_teacher(args.teacher, backend=args.backend, **_parse_options(args.option))
+        raw = build_teacher(args.teacher, backend=args.backend, **parse_options(args.option))
         teacher = cached_teacher(raw, args.cache, offline=args.offline)
         rows, answers = evaluate_llm_direct(teacher, datasets=args.datasets, modes=args.modes, limit=args.limit)
     except AmbigError as exc:

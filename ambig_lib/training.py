@@ -521,12 +521,11 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
     Returns the summary and a status: ``up to date``, ``trained`` or ``retrained (<reason>)``.
     """
     summary = load_summary(student, teacher, seed) if resume else None
-    if summary is not None:
-        reason = stale_reason(summary, frame, config, seed)
-        if reason is None:
-            return summary, "up to date"
-        return train_run(student, teacher, seed, frame, config, predict_sets), f"retrained ({reason})"
-    return train_run(student, teacher, seed, frame, config, predict_sets), "trained"
+    reason = stale_reason(summary, frame, config, seed) if summary is not None else None
+    if summary is not None and reason is None:
+        return summary, "up to date"
+    status = "trained" if summary is None else f"retrained ({reason})"
+    return train_run(student, teacher, seed, frame, config, predict_sets), status
 
 
 def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],

@@ -25,16 +25,6 @@ _PLACEHOLDER = "\u2063"  # an invisible separator: no real prompt's last message
 _MIN_ANCHOR_TOKENS = 32
 
 
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    """Number of leading tokens ``a`` and ``b`` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def auto_threads() -> int:
     """Threads for llama.cpp: ``$AMBIG_LLAMA_THREADS``, else the free cores (see :func:`ambig_lib.cpu.free_cores`)."""
     return free_cores("AMBIG_LLAMA_THREADS")
@@ -203,7 +193,7 @@ class LlamaCppTeacher:
         full = self._prompt_tokens(llama, messages)
         other = [dict(m) for m in messages]
         other[-1]["content"] = _PLACEHOLDER
-        anchor = full[:common_prefix_length(full, self._prompt_tokens(llama, other))]
+        anchor = full[:llama.longest_token_prefix(full, self._prompt_tokens(llama, other))]
         return anchor if len(anchor) >= _MIN_ANCHOR_TOKENS else []
 
     def _restore_anchor(self, llama: Any, messages: Sequence[dict[str, str]]) -> None:

@@ -3,6 +3,7 @@
 #   ./run_all.sh                      # the offline default profile (no API key, no GPU)
 #   ./run_all.sh --profile quick      # a fast smoke run
 #   ./run_all.sh --only 02 04         # selected notebooks
+#   ./run_all.sh --only 04 --set 04:ceilings=false --set seeds=[0]   # override parameters (YAML values)
 # Executed notebooks and their HTML go to results/notebooks/; tables and figures to results/tables|figures/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

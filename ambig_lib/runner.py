@@ -46,6 +46,49 @@ class Profile:
         return {**{k: v for k, v in self.common.items() if k in declared}, **own}
 
 
+@dataclass(frozen=True)
+class Override:
+    """One ``--set [NOTEBOOK:]KEY=VALUE`` from the command line (value parsed as YAML)."""
+
+    notebook: str | None
+    key: str
+    value: Any
+
+    def applies_to(self, notebook_stem: str) -> bool:
+        return self.notebook is None or notebook_stem == self.notebook or notebook_stem.startswith(f"{self.notebook}_")
+
+
+def parse_override(text: str) -> Override:
+    """``04:ceilings=false`` -> Override("04", "ceilings", False); ``seeds=[0]`` applies to every notebook."""
+    target, sep, raw = text.partition("=")
+    notebook, _, key = target.rpartition(":")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise NotebookRunError(f"--set {text!r}: expected [NOTEBOOK:]KEY=VALUE, e.g. --set 04:ceilings=false "
+                               "or --set seeds=[0].")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise NotebookRunError(f"--set {text!r}: the value is not valid YAML: {exc}") from exc
+    return Override(notebook.strip() or None, key, value)
+
+
+def apply_overrides(notebooks: list[Path], base: dict[str, dict[str, Any]], declared: dict[str, set[str]],
+                    overrides: list[Override]) -> dict[str, dict[str, Any]]:
+    """Profile parameters per notebook stem, with the overrides on top; an override no notebook takes is an error."""
+    merged = {stem: dict(params) for stem, params in base.items()}
+    for override in overrides:
+        taken = [nb.stem for nb in notebooks
+                 if override.applies_to(nb.stem) and override.key in declared[nb.stem]]
+        if not taken:
+            where = f"notebook {override.notebook!r}" if override.notebook else "any selected notebook"
+            raise NotebookRunError(f"--set {override.key}: no parameter of that name in {where}; "
+                                   "see ./run_all.sh --list for the declared parameters.")
+        for stem in taken:
+            merged[stem][override.key] = override.value
+    return merged
+
+
 def declared_parameters(notebook: Path) -> set[str]:
     """Names assigned in the notebook's cell tagged ``parameters``."""
     import papermill as pm
@@ -166,17 +209,24 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
 
 
 def run_study(profile: str = "default", only: list[str] | None = None, html: bool = True,
-              notebooks_dir: Path | None = None, output_dir: Path | None = None) -> list[tuple[str, float]]:
-    """Run the selected notebooks in order with the profile's parameters; return (notebook, seconds) pairs."""
+              notebooks_dir: Path | None = None, output_dir: Path | None = None,
+              overrides: list[Override] | None = None) -> list[tuple[str, float]]:
+    """Run the selected notebooks in order with the profile's parameters (``overrides`` on top).
+
+    Returns (notebook, seconds) pairs.
+    """
     prof = load_profile(profile)
     for key, value in apply_profile_env(prof).items():
         print(f"[run_all] profile {prof.name}: {key}={value}", flush=True)
     chosen = select_notebooks(study_notebooks(notebooks_dir), only)
     if not chosen:
         raise NotebookRunError(f"No notebooks to run in {notebooks_dir or paths.notebooks_dir()}.")
+    declared = {nb.stem: declared_parameters(nb) for nb in chosen}
+    planned = apply_overrides(chosen, {nb.stem: prof.parameters_for(nb.stem, declared[nb.stem]) for nb in chosen},
+                              declared, overrides or [])
     timings: list[tuple[str, float]] = []
     for notebook in chosen:
-        params = prof.parameters_for(notebook.stem, declared_parameters(notebook))
+        params = planned[notebook.stem]
         print(f"[run_all] {notebook.name} (profile {prof.name}) parameters={params}", flush=True)
         start = time.perf_counter()
         run_notebook(notebook, params, output_dir=output_dir, html=html)
@@ -191,16 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
     parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="[NB:]KEY=VALUE",
+                        help="override a notebook parameter (value parsed as YAML), repeatable; e.g. "
+                             "--set 03:seeds=[0] --set student=mpnet")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
     args = parser.parse_args(argv)
     try:
+        overrides = [parse_override(text) for text in args.overrides]
         if args.list:
             prof = load_profile(args.profile)
-            for nb in select_notebooks(study_notebooks(), args.only):
-                print(f"{nb.stem}: {prof.parameters_for(nb.stem, declared_parameters(nb))}")
+            chosen = select_notebooks(study_notebooks(), args.only)
+            declared = {nb.stem: declared_parameters(nb) for nb in chosen}
+            planned = apply_overrides(chosen, {nb.stem: prof.parameters_for(nb.stem, declared[nb.stem])
+                                               for nb in chosen}, declared, overrides)
+            for nb in chosen:
+                print(f"{nb.stem}: {planned[nb.stem]}")
             return 0
         start = time.perf_counter()
-        timings = run_study(args.profile, args.only, html=not args.no_html)
+        timings = run_study(args.profile, args.only, html=not args.no_html, overrides=overrides)
     except NotebookRunError as exc:
         print(f"[run_all] FAILED: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -118,3 +118,26 @@ def test_profile_env_redirects_outputs(tmp_path: Path, monkeypatch: pytest.Monke
     bad.write_text("env: {PATH: /tmp}\n")
     with pytest.raises(NotebookRunError, match="only set AMBIG_"):
         runner.load_profile(str(bad))
+
+
+def test_set_overrides_profile_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", ["seeds = [0]\nout = ''", "import json, pathlib\n"
+                                   "pathlib.Path(out).write_text(json.dumps(seeds))"])
+    _notebook(nbs / "02_b.ipynb", ["seeds = [0]\nflag = True\nout = ''", "import json, pathlib\n"
+                                   "pathlib.Path(out).write_text(json.dumps([seeds, flag]))"])
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"common: {{seeds: [0, 1, 2]}}\nnotebooks: {{01_a: {{out: {tmp_path / 'a.json'}}}, "
+                       f"02_b: {{out: {tmp_path / 'b.json'}}}}}\n")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
+    monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
+    assert runner.main(["--profile", str(profile), "--no-html", "--set", "seeds=[5]", "--set", "02:flag=false"]) == 0
+    assert json.loads((tmp_path / "a.json").read_text()) == [5]
+    assert json.loads((tmp_path / "b.json").read_text()) == [[5], False]
+    assert runner.main(["--profile", str(profile), "--list", "--set", "01:flag=1"]) == 1
+    assert "--set flag: no parameter of that name in notebook '01'" in capsys.readouterr().err
+    with pytest.raises(NotebookRunError, match="expected \\[NOTEBOOK:\\]KEY=VALUE"):
+        runner.parse_override("04:ceilings")
+    assert runner.parse_override("04_evaluate:ceilings=false") == runner.Override("04_evaluate", "ceilings", False)

@@ -109,3 +109,29 @@ def test_anchored_prompt_evaluation_does_not_depend_on_call_order() -> None:
     assert one.identity()["prompt_eval"] == "anchored"
     with pytest.raises(TeacherError, match="prompt_reuse"):
         LlamaCppTeacher("qwen2.5-coder-0.5b", prompt_reuse="sometimes")
+
+
+def test_repetition_loop_is_stopped_early_and_is_a_failure(teacher: LlamaCppTeacher) -> None:
+    loop = ask("Write the word 'desire' 300 times, separated by commas. Nothing else.", max_tokens=300,
+               temperature=0.0)
+    [response] = teacher.complete([loop])
+    assert response.finish_reason == "repetition" and not response.ok, response
+    assert teacher.guard.window - 1 <= response.completion_tokens < teacher.guard.window + 20  # not 300
+    assert response.text.count("desire") > 10
+    [normal] = teacher.complete([ask("Name one European capital city and its country.", max_tokens=60,
+                                     temperature=0.2, json_schema=SCHEMA)])
+    assert normal.ok and not teacher.guard.fired  # the guard is reset for every request
+
+
+def test_repetition_guard_counts_only_generated_tokens() -> None:
+    from ambig_lib.teachers.llamacpp import RepetitionGuard
+
+    guard = RepetitionGuard(window=8, max_distinct=2)
+    seq = [5] * 50  # a repetitive prompt must not trigger it: only generated tokens count
+    fired_at = None
+    for step, token in enumerate([1, 2, 3, 4, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]):
+        seq.append(token)
+        if guard(seq, None):
+            fired_at = step
+            break
+    assert fired_at == 11 and guard.fired  # the first 8-token window with <= 2 distinct ids: steps 4..11

@@ -21,6 +21,7 @@ from .base import ChatRequest, ChatResponse, TeacherError, error_response
 from .openai_wire import parse_chat_completion
 
 PROMPT_REUSE_MODES: tuple[str, ...] = ("anchored", "none")
+REPETITION_FINISH = "repetition"  # finish_reason of an answer stopped by the RepetitionGuard
 _PLACEHOLDER = "\u2063"  # an invisible separator: no real prompt's last message starts with it
 _MIN_ANCHOR_TOKENS = 32
 
@@ -28,6 +29,52 @@ _MIN_ANCHOR_TOKENS = 32
 def auto_threads() -> int:
     """Threads for llama.cpp: ``$AMBIG_LLAMA_THREADS``, else the free cores (see :func:`ambig_lib.cpu.free_cores`)."""
     return free_cores("AMBIG_LLAMA_THREADS")
+
+
+class RepetitionGuard:
+    """Stops a generation caught in a loop: its last ``window`` tokens hold at most ``max_distinct`` distinct ids.
+
+    A small teacher sometimes repeats a phrase until ``max_tokens`` ("desire, attraction, desire, ...");
+    without a guard each such answer costs the whole token budget (minutes on a CPU) and is rejected anyway.
+    Real answers (JSON with several fields of prose) are far more varied, so the guard only cuts answers that
+    would fail; it is therefore not part of the cache key. ``window=0`` disables it.
+    """
+
+    def __init__(self, window: int = 96, max_distinct: int = 12) -> None:
+        self.window = window
+        self.max_distinct = max_distinct
+        self.start: int | None = None
+        self.fired = False
+
+    def reset(self) -> None:
+        """Forget the previous generation (called once per request)."""
+        self.start = None
+        self.fired = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:  # noqa: ARG002 - llama.cpp's StoppingCriteria
+        if self.start is None:
+            self.start = len(input_ids) - 1  # first call: the prompt plus one sampled token
+        if self.window <= 0 or len(input_ids) - self.start < self.window:
+            return False
+        if len(set(int(t) for t in input_ids[-self.window:])) <= self.max_distinct:
+            self.fired = True
+        return self.fired
+
+
+class _GuardedFormatter:
+    """The GGUF's chat formatter with the repetition guard appended to its stopping criteria."""
+
+    def __init__(self, inner: Any, guard: RepetitionGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+
+    def __call__(self, **kwargs: Any) -> Any:
+        from llama_cpp import StoppingCriteriaList
+
+        result = self.inner(**kwargs)
+        self.guard.reset()
+        result.stopping_criteria = StoppingCriteriaList([*(result.stopping_criteria or []), self.guard])
+        return result
 
 
 class LlamaCppTeacher:
@@ -50,12 +97,16 @@ class LlamaCppTeacher:
     - ``"none"``: every prompt from scratch. llama.cpp's own free prefix reuse is never used: it evaluates
       the tail in whatever batch shape the previous request left, which changes logits in the last bits and
       so can change a sampled answer.
+
+    ``repetition_window`` / ``repetition_max_distinct`` configure the :class:`RepetitionGuard` (an answer it
+    stops comes back with ``finish_reason="repetition"``, a failure like ``"length"``).
     """
 
     def __init__(self, model: str = "qwen2.5-coder-1.5b", n_ctx: int = 4096, n_threads: int | None = None,
                  seed: int = 0, n_batch: int = 512, top_k: int = 40, min_p: float = 0.05,
                  repeat_penalty: float = 1.0, logits_all: bool = False, prompt_reuse: str = "anchored",
-                 name: str | None = None, progress: bool = True, verbose: bool = False) -> None:
+                 name: str | None = None, progress: bool = True, verbose: bool = False,
+                 repetition_window: int = 96, repetition_max_distinct: int = 12) -> None:
         spec = MODELS.get(model)
         if spec is not None and not spec.is_gguf:
             raise TeacherError(f"{model!r} is not a GGUF model; llamacpp needs one of: "
@@ -88,6 +139,7 @@ class LlamaCppTeacher:
         self._anchor_len = 0
         self.anchor_evaluations = 0  # how often an anchor was evaluated from an empty context
         self._lock = threading.Lock()
+        self.guard = RepetitionGuard(repetition_window, repetition_max_distinct)
 
     def identity(self) -> dict[str, Any]:
         """Backend, model, GGUF SHA-256 (from the registry; hashed once for a bare path) and sampler."""
@@ -126,6 +178,12 @@ class LlamaCppTeacher:
         self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                             n_threads_batch=self.n_threads, n_batch=self.n_batch, seed=self.seed,
                             logits_all=self.logits_all, verbose=self.verbose)
+        formatter = self._chat_formatter(self._llama)
+        if formatter is not None and self._llama.chat_format == "chat_template.default" and self.guard.window > 0:
+            from llama_cpp import llama_chat_format
+
+            self._llama.chat_handler = llama_chat_format.chat_formatter_to_chat_completion_handler(
+                _GuardedFormatter(formatter, self.guard))
         return self._llama
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
@@ -163,6 +221,8 @@ class LlamaCppTeacher:
                 return error_response(f"{self.name}: {exc.__class__.__name__}: {exc}")
             elapsed = time.perf_counter() - started
         response = parse_chat_completion(result)
+        if self.guard.fired:
+            response.finish_reason = REPETITION_FINISH
         response.extra.pop("model", None)  # llama-cpp-python reports the file path: machine-specific
         self.prompt_tokens += response.prompt_tokens
         self.completion_tokens += response.completion_tokens
@@ -171,19 +231,26 @@ class LlamaCppTeacher:
 
     # ------------------------------------------------------------------ anchored prompt evaluation
 
-    def _prompt_tokens(self, llama: Any, messages: Sequence[dict[str, str]]) -> list[int]:
-        """The prompt tokens ``create_chat_completion`` evaluates for ``messages`` (the GGUF's chat template)."""
+    def _chat_formatter(self, llama: Any) -> Any:
+        """The formatter llama-cpp-python builds from the GGUF's chat template (None without one)."""
         if self._formatter is None:
             from llama_cpp import llama_chat_format
 
             template = llama.metadata.get("tokenizer.chat_template")
             if template is None:
-                return []
+                return None
             eos, bos = llama.token_eos(), llama.token_bos()
             self._formatter = llama_chat_format.Jinja2ChatFormatter(
                 template=template, eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
                 bos_token=llama._model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])
-        result = self._formatter(messages=[dict(m) for m in messages])
+        return self._formatter
+
+    def _prompt_tokens(self, llama: Any, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The prompt tokens ``create_chat_completion`` evaluates for ``messages`` (the GGUF's chat template)."""
+        formatter = self._chat_formatter(llama)
+        if formatter is None:
+            return []
+        result = formatter(messages=[dict(m) for m in messages])
         return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
     def anchor_tokens(self, llama: Any, messages: Sequence[dict[str, str]]) -> list[int]:

@@ -89,6 +89,13 @@ def apply_overrides(notebooks: list[Path], base: dict[str, dict[str, Any]], decl
     return merged
 
 
+def plan_parameters(profile: Profile, notebooks: list[Path], overrides: list[Override]) -> dict[str, dict[str, Any]]:
+    """The parameters each notebook gets: the profile's (checked against its parameters cell), then ``overrides``."""
+    declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
+    base = {nb.stem: profile.parameters_for(nb.stem, declared[nb.stem]) for nb in notebooks}
+    return apply_overrides(notebooks, base, declared, overrides)
+
+
 def declared_parameters(notebook: Path) -> set[str]:
     """Names assigned in the notebook's cell tagged ``parameters``."""
     import papermill as pm
@@ -221,9 +228,7 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
     chosen = select_notebooks(study_notebooks(notebooks_dir), only)
     if not chosen:
         raise NotebookRunError(f"No notebooks to run in {notebooks_dir or paths.notebooks_dir()}.")
-    declared = {nb.stem: declared_parameters(nb) for nb in chosen}
-    planned = apply_overrides(chosen, {nb.stem: prof.parameters_for(nb.stem, declared[nb.stem]) for nb in chosen},
-                              declared, overrides or [])
+    planned = plan_parameters(prof, chosen, overrides or [])
     timings: list[tuple[str, float]] = []
     for notebook in chosen:
         params = planned[notebook.stem]
@@ -249,11 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = [parse_override(text) for text in args.overrides]
         if args.list:
-            prof = load_profile(args.profile)
             chosen = select_notebooks(study_notebooks(), args.only)
-            declared = {nb.stem: declared_parameters(nb) for nb in chosen}
-            planned = apply_overrides(chosen, {nb.stem: prof.parameters_for(nb.stem, declared[nb.stem])
-                                               for nb in chosen}, declared, overrides)
+            planned = plan_parameters(load_profile(args.profile), chosen, overrides)
             for nb in chosen:
                 print(f"{nb.stem}: {planned[nb.stem]}")
             return 0

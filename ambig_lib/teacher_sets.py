@@ -136,7 +136,7 @@ def parse_teacher_set(text: str, source: str = "<string>") -> pd.DataFrame:
     frame["binary_label"] = labels
     frame["initial_request"] = frame["initial_request"].str.strip()
     frame["topic"] = _normalise_topics(frame["topic"].tolist())
-    frame.insert(len(frame.columns), "source_line", line_numbers)
+    frame["source_line"] = line_numbers  # ours: overwrites the column of a saved, re-loaded set
     return frame
 
 

@@ -10,7 +10,6 @@ has been trained and selected; ``train_cv`` never receives them.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -53,6 +52,8 @@ from .students import (
 
 PREDICTION_COLUMNS = ("initial_request", "binary_label", "prediction", "probability")
 SUMMARY_NAME = "training_summary.json"
+#: ``TrainConfig`` fields that change how a run executes, never its result (ignored when reusing a run).
+RUNTIME_ONLY_FIELDS = ("torch_threads", "save_fold_models")
 
 
 class TrainingError(AmbigError):
@@ -504,8 +505,9 @@ def training_data_sha256(texts: Sequence[str], labels: Sequence[int]) -> str:
 def stale_reason(summary: Mapping[str, Any], frame: pd.DataFrame, config: TrainConfig, seed: int) -> str | None:
     """Why a finished run no longer matches ``frame`` and ``config`` (None when it still does)."""
     wanted = json.loads(json.dumps(asdict(config)))
-    if summary.get("hyperparameters") != wanted:
-        changed = sorted(k for k in wanted if summary.get("hyperparameters", {}).get(k) != wanted[k])
+    recorded = summary.get("hyperparameters", {})
+    changed = sorted(k for k in wanted if k not in RUNTIME_ONLY_FIELDS and recorded.get(k) != wanted[k])
+    if changed:
         return "hyper-parameters changed: " + ", ".join(changed)
     sub = stratified_subsample(frame, config.max_rows, seed)
     digest = training_data_sha256(sub["initial_request"].astype(str).tolist(), sub["binary_label"].astype(int).tolist())
@@ -528,44 +530,6 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
     return train_run(student, teacher, seed, frame, config, predict_sets), status
 
 
-def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
-             config: TrainConfig = TrainConfig(), datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"),
-             resume: bool = True) -> pd.DataFrame:
-    """Train every (student, teacher, seed); with ``resume``, reuse runs whose config and data are unchanged.
-
-    Evaluation sets are loaded here only to be predicted after each run's training. Returns one row per run.
-    """
-    from .data import load_eval_set
-    from .teacher_sets import load_teacher_set
-
-    predict_sets = {name: load_eval_set(name) for name in datasets}
-    rows = []
-    jobs = [(s, t, int(seed)) for s in students for t in teachers for seed in seeds]
-    for student, teacher, seed in tqdm(jobs, desc="grid"):
-        summary, status = train_or_reuse(student, teacher, seed, load_teacher_set(teacher), config, predict_sets,
-                                         resume)
-        rows.append({"student": summary["student"], "teacher": teacher, "seed": seed, "status": status,
-                     "mean_best_val_macro_f1": summary["mean_best_val_macro_f1"], "wall_s": summary["wall_s"],
-                     "run_dir": str(run_dir(student, teacher, seed))})
-    return pd.DataFrame(rows)
-
-
-def resolve_teacher_sets(spec: str | Sequence[str]) -> list[str]:
-    """``"published"`` (the six published sets), ``"all"`` (+ generated ones on disk), or a list of names/paths."""
-    from .teacher_sets import teacher_set_names
-
-    if isinstance(spec, str):
-        if spec == "published":
-            return teacher_set_names(include_generated=False)
-        if spec == "all":
-            return teacher_set_names()
-        return [spec]
-    names: list[str] = []
-    for item in spec:
-        names += resolve_teacher_sets(item) if item in ("published", "all") else [str(item)]
-    return list(dict.fromkeys(names))
-
-
 def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:
     """Per-fold best epoch, synthetic-val macro-F1, and each fold model's own scores on the eval sets."""
     rows = []
@@ -580,22 +544,10 @@ def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ambig_lib.training --students minilm --teachers all --seeds 0 1 2`` (resumable)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--students", nargs="+", default=["minilm"])
-    parser.add_argument("--teachers", nargs="+", default=["published"],
-                        help="names or paths; 'published' = the six published sets, 'all' = published + generated")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--no-resume", action="store_true")
-    args = parser.parse_args(argv)
-    teachers = resolve_teacher_sets(args.teachers)
-    config = TrainConfig(folds=args.folds, max_epochs=args.epochs, max_length=args.max_length)
-    table = run_grid(args.students, teachers, args.seeds, config, resume=not args.no_resume)
-    print(table.to_string(index=False))
-    return 0
+    """``python -m ambig_lib.training ...``: the same command line as :mod:`ambig_lib.training_grid`."""
+    from .training_grid import main as grid_main
+
+    return grid_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared test set-up: the data mirror (../shared/mirror by default) and an isolated public-file cache."""
+"""Shared test set-up: the data mirror (../shared/mirror by default), an isolated public-file cache, and a tiny
+randomly initialised DistilBERT student."""
 
 from __future__ import annotations
 
@@ -29,3 +30,21 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("AMBIG_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory) -> Path:
+    """Randomly initialised 2-layer DistilBERT with the (uncased WordPiece) minilm vocabulary."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+
+    from ambig_lib.models import resolve_model
+
+    folder = tmp_path_factory.mktemp("tiny-distilbert")
+    tokenizer = DistilBertTokenizerFast(vocab_file=str(resolve_model("minilm") / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=64)
+    DistilBertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

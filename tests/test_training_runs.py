@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-from ambig_lib.models import resolve_model
 from ambig_lib.students import StudentError
 from ambig_lib.teacher_sets import load_teacher_set
 from ambig_lib.training import (
@@ -40,21 +39,6 @@ def eval_slices() -> dict[str, pd.DataFrame]:
     from ambig_lib.data import load_eval_set
 
     return {"clariq": load_eval_set("clariq").head(30), "ambignq": load_eval_set("ambignq").head(30)}
-
-
-@pytest.fixture(scope="module")
-def tiny_distilbert(tmp_path_factory) -> Path:
-    """Randomly initialised 2-layer DistilBERT with the (uncased WordPiece) minilm vocabulary."""
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-distilbert")
-    tokenizer = DistilBertTokenizerFast(vocab_file=str(resolve_model("minilm") / "vocab.txt"), do_lower_case=True)
-    torch.manual_seed(0)
-    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                              max_position_embeddings=64)
-    DistilBertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,69 @@
+"""The training grid: parallel runs give the sequential results; runtime-only settings never force a retrain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ambig_lib.teacher_sets import load_teacher_set
+from ambig_lib.training import TrainConfig, TrainingError, read_predictions, run_dir
+from ambig_lib.training_grid import CEILING_DATASETS, job_inputs, resolve_teacher_sets, run_grid
+
+TINY = TrainConfig(folds=2, max_epochs=2, patience=3, batch_size=8, max_length=32)
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> Path:
+    """A 40-row (20 / 20) custom teacher set file."""
+    frame = load_teacher_set("seed/gpt-4.1")
+    frame = pd.concat([frame[frame.binary_label == 0].head(20), frame[frame.binary_label == 1].head(20)])
+    path = tmp_path / "tiny_balanced_strict.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_parallel_grid_matches_sequential_and_resumes(tiny_distilbert, tiny_set, tmp_path, monkeypatch):
+    student, teacher = str(tiny_distilbert), str(tiny_set)
+    monkeypatch.setenv("AMBIG_TORCH_THREADS", "1")  # same thread count in both modes
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "parallel"))
+    parallel = run_grid([student], [teacher], [0, 1], TINY, ["clariq"], jobs=2)
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "sequential"))
+    sequential = run_grid([student], [teacher], [0, 1], TINY, ["clariq"], jobs=1)
+    assert parallel["seed"].tolist() == sequential["seed"].tolist() == [0, 1]
+    assert set(parallel["status"]) == set(sequential["status"]) == {"trained"}
+    for seed in (0, 1):
+        monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "parallel"))
+        a = read_predictions(run_dir(student, teacher, seed) / "predictions_clariq.tsv")
+        monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "sequential"))
+        b = read_predictions(run_dir(student, teacher, seed) / "predictions_clariq.tsv")
+        assert len(a) == 299
+        assert (a["probability"] - b["probability"]).abs().max() < 1e-4
+    seeds_differ = read_predictions(run_dir(student, teacher, 0) / "predictions_clariq.tsv")["probability"]
+    assert not seeds_differ.equals(read_predictions(run_dir(student, teacher, 1) / "predictions_clariq.tsv")
+                                   ["probability"])
+    # runtime-only fields (fold checkpoints, threads) do not make a finished run stale; a real change does
+    again = run_grid([student], [teacher], [0], TrainConfig(**{**TINY.__dict__, "save_fold_models": False,
+                                                              "torch_threads": 2}), ["clariq"])
+    assert again["status"].tolist() == ["up to date"]
+    changed = run_grid([student], [teacher], [0], TrainConfig(**{**TINY.__dict__, "max_epochs": 1}), ["clariq"])
+    assert changed["status"].tolist() == ["retrained (hyper-parameters changed: max_epochs)"]
+
+
+def test_grid_names_and_bad_jobs():
+    assert resolve_teacher_sets("ceilings") == ["ceiling/clariq", "ceiling/ambignq"]
+    assert resolve_teacher_sets(["seed/gpt-4.1", "ceilings", "seed/gpt-4.1"]) == [
+        "seed/gpt-4.1", "ceiling/clariq", "ceiling/ambignq"]
+    with pytest.raises(TrainingError, match="jobs=0"):
+        run_grid(["minilm"], ["seed/gpt-4.1"], [0], TINY, jobs=0)
+
+
+@pytest.mark.parametrize("teacher", sorted(CEILING_DATASETS))
+def test_ceiling_jobs_never_train_on_their_test_rows(teacher):
+    frame, config, predict = job_inputs(teacher, TrainConfig(), ["clariq", "ambignq"])
+    (dataset, test), = predict.items()
+    assert dataset == CEILING_DATASETS[teacher]
+    seen = set(frame["initial_request"].str.strip().str.casefold())
+    assert not seen & set(test["initial_request"].str.strip().str.casefold())
+    assert config.max_rows == (1000 if dataset == "ambignq" else None)

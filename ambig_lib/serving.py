@@ -410,14 +410,19 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_model_dir(student: str, teacher: str, seed: int = 0, fold: int = 0) -> Path:
+def run_model_dir(student: str, teacher: str, seed: int = 0, fold: int = 0, train_if_missing: bool = False
+                  ) -> Path:
     """The saved model of one fold of a training run (``runs/<student>/<teacher>/<seed>/fold_<k>``).
 
     One fold model is what gets deployed: the fold ensemble would multiply latency by the number of folds.
+    Checkpoints are not committed, so with ``train_if_missing`` a missing fold model is trained alone (same
+    split, seed and recipe as the run's fold; minutes on a CPU).
     """
-    from .training import run_dir
+    from .training import run_dir, train_fold_model
 
     folder = run_dir(student, teacher, seed) / f"fold_{fold}"
+    if not (folder / "config.json").is_file() and train_if_missing:
+        train_fold_model(student, teacher, seed, fold)
     if not (folder / "config.json").is_file():
         raise ServingError(f"No trained model at {folder}. Fix: run notebooks/03 (training) for student "
                            f"{student!r} on {teacher!r} seed {seed}, or pass model_dir= a save_pretrained directory "

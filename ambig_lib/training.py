@@ -321,11 +321,13 @@ def _training_args(config: TrainConfig, seed: int, out_dir: str, steps_per_epoch
 
 def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: TrainConfig = TrainConfig(),
              seed: int = 0, output_dir: Path | None = None,
-             observer: Callable[[str, int, list[str]], None] | None = None) -> CVResult:
+             observer: Callable[[str, int, list[str]], None] | None = None,
+             only_fold: int | None = None) -> CVResult:
     """Stratified k-fold fine-tuning on (synthetic) ``texts``/``labels`` only.
 
     ``observer(role, fold, texts)`` is told every text the fold's Trainer trains on (``role="train"``) and
     selects on (``role="select"``). With ``output_dir``, each fold's best model is saved to ``fold_<k>/``.
+    ``only_fold=k`` trains fold ``k`` alone (same split, same seed) and skips the others.
     """
     texts = [str(t) for t in texts]
     labels = [int(v) for v in labels] if len(labels) else []
@@ -343,6 +345,8 @@ def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: 
     try:
         for k, (train_idx, val_idx) in enumerate(tqdm(list(splitter.split(np.zeros(len(y)), y)),
                                                       desc=f"{student_label(student)} folds")):
+            if only_fold is not None and k != only_fold:
+                continue
             fold_started = time.perf_counter()
             train_texts = [texts[i] for i in train_idx]
             val_texts = [texts[i] for i in val_idx]
@@ -489,6 +493,26 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
     summary["wall_s"] = round(result.wall_s, 2)
     write_json_atomic(out_dir / SUMMARY_NAME, summary)
     return summary
+
+
+def train_fold_model(student: str, teacher: str, seed: int = 0, fold: int = 0,
+                     config: TrainConfig | None = None) -> Path:
+    """Train fold ``fold`` of the run ``(student, teacher, seed)`` alone and save it to ``<run_dir>/fold_<k>``.
+
+    For a run whose predictions exist but whose checkpoints do not (they are not committed): the fold's split,
+    seed and recipe are the run's own, so the model is that fold's model up to floating-point differences.
+    """
+    from .teacher_sets import load_teacher_set
+
+    config = config or TrainConfig()
+    if not 0 <= fold < config.folds:
+        raise TrainingError(f"fold={fold}; the run has folds 0..{config.folds - 1}.")
+    frame = stratified_subsample(load_teacher_set(teacher), config.max_rows, seed)
+    out = run_dir(student, teacher, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    train_cv(frame["initial_request"].astype(str).tolist(), frame["binary_label"].astype(int).tolist(), student,
+             dataclasses.replace(config, save_fold_models=True), seed, out, only_fold=fold)
+    return out / f"fold_{fold}"
 
 
 def load_summary(student: str, teacher: str, seed: int) -> dict[str, Any] | None:

@@ -67,3 +67,26 @@ def test_ceiling_jobs_never_train_on_their_test_rows(teacher):
     seen = set(frame["initial_request"].str.strip().str.casefold())
     assert not seen & set(test["initial_request"].str.strip().str.casefold())
     assert config.max_rows == (1000 if dataset == "ambignq" else None)
+
+
+def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path, monkeypatch):
+    """A missing checkpoint is rebuilt alone: same split and seed give the fold model of the full run."""
+    from ambig_lib.serving import ServingError, run_model_dir
+    from ambig_lib.training import load_classifier, load_tokenizer, predict_proba, train_fold_model, train_run
+
+    student, teacher = str(tiny_distilbert), str(tiny_set)
+    monkeypatch.setenv("AMBIG_TORCH_THREADS", "1")
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "runs"))
+    with pytest.raises(ServingError, match="No trained model"):
+        run_model_dir(student, teacher, 0, 1)
+    alone = train_fold_model(student, teacher, 0, 1, TINY)
+    assert alone.name == "fold_1" and not (alone.parent / "fold_0").exists()
+    train_run(student, teacher, 0, load_teacher_set(teacher), TINY, {}, out_dir=tmp_path / "full")
+    texts = load_teacher_set(teacher)["initial_request"].tolist()
+    tokenizer = load_tokenizer(alone)
+    a = predict_proba(load_classifier(alone), tokenizer, texts, device="cpu")
+    b = predict_proba(load_classifier(tmp_path / "full" / "fold_1"), tokenizer, texts, device="cpu")
+    assert abs(a - b).max() < 1e-5
+    assert run_model_dir(student, teacher, 0, 1) == alone
+    with pytest.raises(TrainingError, match="fold=2"):
+        train_fold_model(student, teacher, 0, 2, TINY)

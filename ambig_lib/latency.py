@@ -93,10 +93,9 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
 
         return LoadedSystem(spec, predictor.predict_one, predictor.predict, set_batch_size)
     if spec.system == "llm_direct":
-        from .llm_direct import build_request, few_shot_examples, parse_answer
-        from .teachers.registry import build_teacher
+        from .llm_direct import build_direct_teacher, build_request, few_shot_examples, parse_answer
 
-        teacher = build_teacher(spec.model, n_threads=spec.threads, progress=False)
+        teacher = build_direct_teacher(spec.model, n_threads=spec.threads, progress=False)
         examples = few_shot_examples() if spec.variant == "few_shot" else ()
 
         def ask(query: str) -> bool | None:
@@ -173,9 +172,8 @@ if spec["system"] == "student":
     v = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}[spec["variant"]]
     load_predictor(spec["model"], v, threads=spec["threads"], device=spec["device"]).predict_one(query)
 else:
-    from ambig_lib.llm_direct import build_request, few_shot_examples
-    from ambig_lib.teachers.registry import build_teacher
-    teacher = build_teacher(spec["model"], n_threads=spec["threads"], progress=False)
+    from ambig_lib.llm_direct import build_direct_teacher, build_request, few_shot_examples
+    teacher = build_direct_teacher(spec["model"], n_threads=spec["threads"], progress=False)
     examples = few_shot_examples() if spec["variant"] == "few_shot" else ()
     teacher.complete([build_request(query, spec["variant"], examples, logprobs=None)])
 print("COLD_START_S", time.perf_counter() - t0)

@@ -134,14 +134,17 @@ def _token_word(token: str) -> str | None:
 
 
 def yes_score(top_logprobs: Sequence[dict[str, float]] | None) -> float:
-    """``P(yes) / (P(yes) + P(no))`` at the first generated position whose top tokens include yes or no.
+    """``P(yes) / (P(yes) + P(no))`` at the answer position: the generated position with the most yes + no mass.
 
-    Token variants (``yes``, `` yes``, ``"yes``, ``Yes``) are pooled. When only one word is among the top
-    tokens, the other is given the probability of the least likely listed token (an upper bound), so the
-    score stays strictly between 0 and 1. NaN when no position mentions either word or no log-probabilities.
+    The first position is not it: a model asked for JSON puts ``{"`` there, with ``Yes`` / ``No`` far down its
+    list (seen with the 1.5B: 0.76 for every query at that position). Token variants (``yes``, `` yes``,
+    ``"yes``, ``Yes``) are pooled. When only one word is among the top tokens, the other is given the
+    probability of the least likely listed token (an upper bound), so the score stays strictly between 0 and 1.
+    NaN when no position mentions either word or there are no log-probabilities.
     """
     if not top_logprobs:
         return math.nan
+    best: tuple[float, float] | None = None  # (yes + no mass, score)
     for position in top_logprobs:
         mass = {_YES: 0.0, _NO: 0.0}
         for token, logprob in position.items():
@@ -152,8 +155,9 @@ def yes_score(top_logprobs: Sequence[dict[str, float]] | None) -> float:
             continue
         floor = math.exp(min(position.values()))
         yes, no = mass[_YES] or floor, mass[_NO] or floor
-        return yes / (yes + no)
-    return math.nan
+        if best is None or mass[_YES] + mass[_NO] > best[0]:
+            best = (mass[_YES] + mass[_NO], yes / (yes + no))
+    return math.nan if best is None else best[1]
 
 
 # -------------------------------------------------------------------------------------- classification
@@ -189,6 +193,17 @@ def cache_path(teacher_name: str) -> Path:
     """The committed response cache of LLM-direct answers of ``teacher_name`` (``data/llm_direct/``)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", teacher_name)
     return paths.llm_direct_dir() / f"{safe}.cache.jsonl"
+
+
+def build_direct_teacher(name: str, backend: str | None = None, **options: Any) -> Teacher:
+    """``build_teacher`` for LLM-direct: on llama.cpp, choice scoring (one forward pass per query, see
+    :mod:`ambig_lib.teachers.llamacpp_choice`) unless ``choice_decoding`` is given."""
+    from .teachers.registry import TEACHERS, build_teacher
+
+    spec = TEACHERS.get(name)
+    if (backend or (spec.backend if spec else None)) == "llamacpp":
+        options.setdefault("choice_decoding", "logits")
+    return build_teacher(name, backend=backend, **options)
 
 
 def cached_teacher(teacher: Teacher, path: str | Path | None = None, offline: bool = False) -> Teacher:

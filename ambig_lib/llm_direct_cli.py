@@ -50,9 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --merge needs every query; drop --limit.", file=sys.stderr)
         return 2
     try:
-        from .teachers.registry import build_teacher
+        from .llm_direct import build_direct_teacher
 
-        raw = build_teacher(args.teacher, backend=args.backend, **parse_options(args.option))
+        raw = build_direct_teacher(args.teacher, backend=args.backend, **parse_options(args.option))
         teacher = cached_teacher(raw, args.cache, offline=args.offline)
         rows, answers = evaluate_llm_direct(teacher, datasets=args.datasets, modes=args.modes, limit=args.limit)
     except AmbigError as exc:

@@ -49,6 +49,10 @@ def test_yes_score_pools_variants_at_the_answer_position() -> None:
     # only "no" listed: "yes" gets the smallest listed probability (an upper bound), the score stays in (0, 1)
     one_sided = yes_score([{"no": math.log(0.9), "x": math.log(0.01)}])
     assert one_sided == pytest.approx(0.01 / 0.91)
+    # the first position of a JSON answer lists Yes / No far below '{"' (real 1.5B output): it is not the answer
+    real = [{'{"': -0.03, "Yes": -6.96, "No": -7.98, "```": -3.75}, {"amb": -0.01},
+            {"no": math.log(0.58), "yes": math.log(0.40), " yes": -6.8}]
+    assert yes_score(real) == pytest.approx((0.40 + math.exp(-6.8)) / (0.98 + math.exp(-6.8)))
 
 
 def test_few_shot_examples_are_balanced_seeded_and_not_from_eval_sets() -> None:

@@ -18,6 +18,7 @@ from ..cpu import free_cores
 from ..io_utils import sha256_file
 from ..models import MODELS, resolve_model
 from .base import ChatRequest, ChatResponse, TeacherError, error_response
+from .llamacpp_choice import CHOICE_DECODING_MODES, choice_tokens, choose, enum_choice
 from .openai_wire import parse_chat_completion
 
 PROMPT_REUSE_MODES: tuple[str, ...] = ("anchored", "none")
@@ -106,7 +107,8 @@ class LlamaCppTeacher:
                  seed: int = 0, n_batch: int = 512, top_k: int = 40, min_p: float = 0.05,
                  repeat_penalty: float = 1.0, logits_all: bool = False, prompt_reuse: str = "anchored",
                  name: str | None = None, progress: bool = True, verbose: bool = False,
-                 repetition_window: int = 96, repetition_max_distinct: int = 12) -> None:
+                 repetition_window: int = 96, repetition_max_distinct: int = 12,
+                 choice_decoding: str = "grammar") -> None:
         spec = MODELS.get(model)
         if spec is not None and not spec.is_gguf:
             raise TeacherError(f"{model!r} is not a GGUF model; llamacpp needs one of: "
@@ -127,6 +129,9 @@ class LlamaCppTeacher:
         if prompt_reuse not in PROMPT_REUSE_MODES:
             raise TeacherError(f"prompt_reuse={prompt_reuse!r}; choose one of {', '.join(PROMPT_REUSE_MODES)}.")
         self.prompt_reuse = prompt_reuse
+        if choice_decoding not in CHOICE_DECODING_MODES:
+            raise TeacherError(f"choice_decoding={choice_decoding!r}; choose one of {', '.join(CHOICE_DECODING_MODES)}.")
+        self.choice_decoding = choice_decoding
         self.progress = progress
         self.verbose = verbose
         self.prompt_tokens = 0
@@ -152,6 +157,8 @@ class LlamaCppTeacher:
             "revision": self._spec.hub_revision if self._spec else None,
             "sampler": {"top_k": self.top_k, "min_p": self.min_p, "repeat_penalty": self.repeat_penalty},
             "prompt_eval": self.prompt_reuse,
+            # only when not the default, so the keys of every other cached answer stay as they were
+            **({"choice_decoding": self.choice_decoding} if self.choice_decoding != "grammar" else {}),
         }
 
     preferred_chunk_size = 1  # one sequence at a time: record each answer as soon as it exists
@@ -208,6 +215,12 @@ class LlamaCppTeacher:
         if request.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = request.logprobs
+        choice = enum_choice(request.json_schema) if self.choice_decoding == "logits" else None
+        if choice is not None and request.temperature == 0.0:
+            with self._lock:
+                response = self._complete_choice(self._load(need_logits=False), request, choice)
+            if response is not None:
+                return response
         with self._lock:
             llama = self._load(need_logits=bool(request.logprobs))
             if self.prompt_reuse == "anchored":
@@ -227,6 +240,39 @@ class LlamaCppTeacher:
         self.prompt_tokens += response.prompt_tokens
         self.completion_tokens += response.completion_tokens
         self.generation_seconds += elapsed
+        return response
+
+    def _complete_choice(self, llama: Any, request: ChatRequest, choice: Any) -> ChatResponse | None:
+        """One forward pass for an enum-only schema (see :mod:`.llamacpp_choice`); None: use the grammar path."""
+        import numpy as np
+
+        prompt = self._prompt_tokens(llama, request.messages)
+        answers = [llama.tokenize(choice.answer(v).encode("utf-8"), add_bos=False, special=False)
+                   for v in choice.values]
+        split = choice_tokens(answers)
+        if not prompt or split is None:
+            return None
+        shared, firsts = split
+        started = time.perf_counter()
+        if self.prompt_reuse == "anchored":
+            self._restore_anchor(llama, request.messages)
+        else:
+            llama.reset()
+        n = llama.n_tokens
+        if list(llama.input_ids[:n]) != prompt[:n]:
+            llama.reset()
+            self._anchor_len = 0
+            n = 0
+        try:
+            llama.eval(prompt[n:] + shared)
+        except (ValueError, RuntimeError) as exc:
+            return error_response(f"{self.name}: {exc.__class__.__name__}: {exc}")
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).copy()
+        response = choose(choice, logits, firsts, answers, len(prompt), request.logprobs,
+                          lambda i: llama.detokenize([i]).decode("utf-8", errors="replace"))
+        self.prompt_tokens += response.prompt_tokens
+        self.completion_tokens += response.completion_tokens
+        self.generation_seconds += time.perf_counter() - started
         return response
 
     # ------------------------------------------------------------------ anchored prompt evaluation

@@ -21,11 +21,13 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import paths
 from .training import TrainConfig, TrainingError, run_dir, train_or_reuse
 
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
@@ -64,7 +66,15 @@ def run_job(job: GridJob, config: TrainConfig, datasets: Sequence[str], resume: 
     summary, status = train_or_reuse(job.student, job.teacher, job.seed, frame, effective, predict_sets, resume)
     return {"student": summary["student"], "teacher": job.teacher, "seed": job.seed, "status": status,
             "mean_best_val_macro_f1": summary["mean_best_val_macro_f1"], "wall_s": summary["wall_s"],
-            "device": summary.get("device", ""), "run_dir": str(run_dir(job.student, job.teacher, job.seed))}
+            "device": summary.get("device", ""), "run_dir": _shown(run_dir(job.student, job.teacher, job.seed))}
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (tables stay machine-independent)."""
+    try:
+        return str(path.resolve().relative_to(paths.REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _worker_init(threads: int) -> None:

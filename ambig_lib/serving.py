@@ -61,7 +61,10 @@ class ExportOptions:
     max_length: int = 128
     optimize: bool = True
     per_channel: bool = True
-    reduce_range: bool = False
+    #: 7-bit weights. On CPUs without VNNI (AVX2 only, like this machine) 8-bit u8 x s8 products saturate in
+    #: onnxruntime's kernels. Measured on the minilm GPT-4.1 fold-0 student, label agreement with PyTorch on
+    #: ClariQ + AmbigNQ: 96.7% per-tensor, 98.7% per-channel, 99.1% per-channel + reduce_range.
+    reduce_range: bool = True
     #: Ops whose weights become int8. Embedding lookups (Gather) stay fp32: quantising them cost label
     #: agreement with PyTorch (98.8% -> 99.3% on ClariQ + AmbigNQ without them) and no speed.
     quantize_ops: tuple[str, ...] = ("MatMul", "Attention")

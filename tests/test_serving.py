@@ -59,6 +59,7 @@ def test_export_writes_graphs_tokenizer_and_checksummed_provenance(model_dir: Pa
     # int8 MatMul weights (the fp32 word-embedding table, 47 MB, is left as is): a clearly smaller graph
     assert (model_dir / VARIANT_FILES["int8"]).stat().st_size < 0.7 * (model_dir / VARIANT_FILES["fp32"]).stat().st_size
     assert meta["quantize_ops"] == ["MatMul", "Attention"] and meta["per_channel"] is True
+    assert meta["reduce_range"] is True  # 7-bit weights: no u8 x s8 saturation on CPUs without VNNI
     assert (model_dir / "pytorch" / "config.json").is_file()
 
 
@@ -77,9 +78,9 @@ def test_onnx_fp32_matches_pytorch_on_every_eval_query(probabilities: dict[str, 
 
 
 def test_onnx_int8_agrees_with_pytorch(probabilities: dict[str, np.ndarray]) -> None:
-    """Measured on the dev student: 99.0% of labels at batch 1, mean |dp| 0.011 (see the serving report)."""
+    """The issue's bar: the same label on at least 99% of ClariQ + AmbigNQ, probabilities close."""
     result = agreement(probabilities["pytorch_fp32"], probabilities["onnx_int8"])
-    assert result["label_agreement"] >= 0.985
+    assert result["label_agreement"] >= 0.99
     assert result["mean_abs_diff"] < 0.02
 
 

@@ -139,15 +139,12 @@ def ceiling_training_frame(dataset: str) -> pd.DataFrame:
 def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig | None = None,
                   resume: bool = True) -> dict:
     """Train (or reuse) the supervised ceiling of ``student`` for ``dataset``; predictions on ``dataset``."""
-    from .data import load_eval_set
     from .evaluation import ceiling_teacher
+    from .training_grid import job_inputs  # one place decides a ceiling's rows, config and test set
 
     teacher = ceiling_teacher(dataset)
-    config = config or TrainConfig()
-    if dataset == "ambignq" and config.max_rows is None:
-        config = TrainConfig(**{**config.__dict__, "max_rows": AMBIGNQ_CEILING_ROWS})
-    summary, _ = train_or_reuse(student, teacher, seed, ceiling_training_frame(dataset), config,
-                                {dataset: load_eval_set(dataset)}, resume)
+    frame, config, predict_sets = job_inputs(teacher, config or TrainConfig(), (dataset,))
+    summary, _ = train_or_reuse(student, teacher, seed, frame, config, predict_sets, resume)
     return summary
 
 

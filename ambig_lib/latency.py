@@ -1,4 +1,5 @@
-"""Latency harness: the student (eager PyTorch, ONNX fp32, ONNX int8) against LLM-direct, measured the same way.
+"""Latency harness: the students (transformer: eager PyTorch, ONNX fp32, ONNX int8; static: ONNX fp32, int8)
+against LLM-direct, measured the same way.
 
 Per system and thread count:
 
@@ -35,6 +36,8 @@ from .io_utils import write_text_atomic
 from .serving import software_versions
 
 STUDENT_VARIANTS: tuple[str, ...] = ("pytorch_fp32", "onnx_fp32", "onnx_int8")
+#: Systems served by ``serving.load_predictor`` from an exported directory.
+STUDENT_SYSTEMS: tuple[str, ...] = ("student", "static_student")
 _PREDICTOR_VARIANT = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}
 LATENCY_COLUMNS = ["system", "variant", "device", "threads", "batch_size", "n_queries", "p50_ms", "p95_ms",
                    "p99_ms", "mean_ms", "throughput_qps", "cold_start_s"]
@@ -47,7 +50,7 @@ class LatencyError(AmbigError):
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """One system to measure: ``student`` (``model`` = exported dir) or ``llm_direct`` (``model`` = teacher)."""
+    """One system: ``student`` / ``static_student`` (``model`` = exported dir) or ``llm_direct`` (teacher name)."""
 
     system: str
     variant: str
@@ -70,8 +73,11 @@ class LoadedSystem:
 
 
 def student_specs(model_dir: str | os.PathLike[str], threads: int = 1, device: str = "cpu",
-                  variants: Sequence[str] = STUDENT_VARIANTS) -> list[SystemSpec]:
-    return [SystemSpec("student", v, str(model_dir), device, threads) for v in variants]
+                  variants: Sequence[str] = STUDENT_VARIANTS, system: str = "student") -> list[SystemSpec]:
+    """One spec per variant of an exported directory (``system="static_student"`` for a static export)."""
+    if system not in STUDENT_SYSTEMS:
+        raise LatencyError(f"Unknown student system {system!r}; choose one of {STUDENT_SYSTEMS}.")
+    return [SystemSpec(system, v, str(model_dir), device, threads) for v in variants]
 
 
 def llm_spec(teacher: str = "qwen2.5-coder-1.5b", mode: str = "zero_shot", threads: int = 2) -> SystemSpec:
@@ -80,7 +86,7 @@ def llm_spec(teacher: str = "qwen2.5-coder-1.5b", mode: str = "zero_shot", threa
 
 def load_system(spec: SystemSpec) -> LoadedSystem:
     """Build what ``spec`` names (no response cache for LLMs: every call reaches the model)."""
-    if spec.system == "student":
+    if spec.system in STUDENT_SYSTEMS:
         from .serving import load_predictor
 
         if spec.variant not in _PREDICTOR_VARIANT:
@@ -103,7 +109,7 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
             return parse_answer(response.text)
 
         return LoadedSystem(spec, ask, None)
-    raise LatencyError(f"Unknown system {spec.system!r}; choose student or llm_direct.")
+    raise LatencyError(f"Unknown system {spec.system!r}; choose one of {(*STUDENT_SYSTEMS, 'llm_direct')}.")
 
 
 # -------------------------------------------------------------------------------------------- inputs
@@ -167,7 +173,7 @@ t0 = time.perf_counter()
 import json, sys
 spec = json.loads(sys.argv[1])
 query = sys.argv[2]
-if spec["system"] == "student":
+if spec["system"] in ("student", "static_student"):
     from ambig_lib.serving import load_predictor
     v = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}[spec["variant"]]
     load_predictor(spec["model"], v, threads=spec["threads"], device=spec["device"]).predict_one(query)
@@ -316,14 +322,14 @@ def write_latency_tables(table: pd.DataFrame, samples: pd.DataFrame | None = Non
 
 
 def ratios(table: pd.DataFrame, student_variant: str = "onnx_int8") -> pd.DataFrame:
-    """LLM-direct / student ratios of batch-1 p50 and mean, per LLM variant and student thread count."""
+    """LLM-direct / student ratios of batch-1 p50 and mean, per LLM variant, student system and thread count."""
     b1 = table[table["batch_size"] == 1]
-    students = b1[(b1["system"] == "student") & (b1["variant"] == student_variant)]
+    students = b1[b1["system"].isin(STUDENT_SYSTEMS) & (b1["variant"] == student_variant)]
     llms = b1[b1["system"] == "llm_direct"]
     rows = []
     for _, student in students.iterrows():
         for _, llm in llms.iterrows():
-            rows.append({"student": f"{student_variant} ({student['threads']} thr)",
+            rows.append({"student": f"{student['system']} {student_variant} ({student['threads']} thr)",
                          "llm": f"{llm['model']} {llm['variant']} ({llm['threads']} thr)",
                          "student_p50_ms": student["p50_ms"], "llm_p50_ms": llm["p50_ms"],
                          "p50_ratio": llm["p50_ms"] / student["p50_ms"],

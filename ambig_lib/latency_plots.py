@@ -125,8 +125,10 @@ def write_latency_figures(table: pd.DataFrame, samples: pd.DataFrame | None = No
 
 def combine_quality(student_quality: pd.DataFrame, llm_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """``system, variant, dataset, macro_f1, roc_auc`` for every system: student variants and LLM-direct rows."""
-    parts = [student_quality[student_quality["dataset"] != "all"]
-             .assign(system="student")[["system", "variant", "dataset", "macro_f1", "roc_auc"]]]
+    students = student_quality[student_quality["dataset"] != "all"]
+    if "system" not in students:
+        students = students.assign(system="student")
+    parts = [students[["system", "variant", "dataset", "macro_f1", "roc_auc"]]]
     if llm_rows is not None and len(llm_rows):
         llm = llm_rows.assign(system="llm_direct", variant=llm_rows["method"].str.removeprefix("llm_direct_"))
         parts.append(llm[["system", "variant", "dataset", "macro_f1", "roc_auc"]])

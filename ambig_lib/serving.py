@@ -106,7 +106,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
             fused = _optimize(raw, tmp, model.config) if options.optimize else _copy(raw, tmp)
     finally:
         raw.unlink(missing_ok=True)
-    _quantize(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
+    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
 
     backend = tokenizer.backend_tokenizer
     backend.no_padding()
@@ -150,16 +150,8 @@ def _model_input_names(model: Any, tokenizer: Any) -> list[str]:
 
 
 def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) -> None:
-    """torch.export-based ONNX export with dynamic batch and sequence axes.
-
-    The TorchScript exporter cannot trace the mask code of transformers 5 (``sdpa_mask`` indexes a traced
-    shape); the dynamo exporter handles it and agrees with eager PyTorch to float precision.
-    """
+    """Export a transformers classifier (``.logits`` of its output) with dynamic batch and sequence axes."""
     import torch
-
-    dummy = tuple(torch.zeros(2, 8, dtype=torch.long) if n == "token_type_ids" else torch.ones(2, 8, dtype=torch.long)
-                  for n in input_names)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
 
     class _Wrapper(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -174,8 +166,22 @@ def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) 
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
 
     wrapper = _WrapperWithTypes(model) if "token_type_ids" in input_names else _Wrapper(model)
+    torch_export_onnx(wrapper, input_names, target, opset)
+
+
+def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: int) -> None:
+    """torch.export-based ONNX export of ``module(*inputs) -> logits`` with dynamic batch and sequence axes.
+
+    The TorchScript exporter cannot trace the mask code of transformers 5 (``sdpa_mask`` indexes a traced
+    shape); the dynamo exporter handles it and agrees with eager PyTorch to float precision.
+    """
+    import torch
+
+    dummy = tuple(torch.zeros(2, 8, dtype=torch.long) if n == "token_type_ids" else torch.ones(2, 8, dtype=torch.long)
+                  for n in input_names)
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
     with torch.inference_mode():
-        torch.onnx.export(wrapper, dummy, str(target), input_names=input_names, output_names=["logits"],
+        torch.onnx.export(module, dummy, str(target), input_names=input_names, output_names=["logits"],
                           dynamic_shapes={n: {0: batch, 1: sequence} for n in input_names},
                           opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
@@ -198,7 +204,8 @@ def _optimize(raw: Path, target: Path, config: Any) -> bool:
     return True
 
 
-def _quantize(fp32: Path, target: Path, options: ExportOptions) -> None:
+def quantize_onnx(fp32: Path, target: Path, options: ExportOptions) -> None:
+    """Dynamic int8 quantisation of ``options.quantize_ops`` (atomic write of ``target``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target) as tmp:

@@ -1,7 +1,10 @@
-"""Latency benchmark: the exported student (PyTorch, ONNX fp32, ONNX int8) and optionally LLM-direct, one run.
+"""Latency benchmark: the exported students (PyTorch, ONNX fp32, ONNX int8) and optionally LLM-direct, one run.
 
-    python scripts/bench_latency.py --model-dir EXPORTED_DIR [--llm qwen2.5-coder-1.5b --llm-queries 50]
-        [--threads 1 2] [--queries 1000] [--out results/tables/latency.csv] [--no-cold-start]
+    python scripts/bench_latency.py --model-dir EXPORTED_DIR [--static-dir STATIC_EXPORT_DIR]
+        [--llm qwen2.5-coder-1.5b --llm-queries 50] [--threads 1 2] [--queries 1000]
+        [--out results/tables/latency.csv] [--no-cold-start]
+
+``--static-dir`` adds the static student (``ambig_lib.static_export``), served by the same predictor.
 
 Prints the latency table, the int8 targets (p50 <= 1.5 ms at batch 1, >= 2000 queries/s batched) and the
 LLM / student ratios measured in this same run. Run it on a quiet machine: every row records the load average.
@@ -18,6 +21,7 @@ import pandas as pd
 from ambig_lib import paths
 from ambig_lib.latency import (
     DEFAULT_BATCH_SIZES,
+    STUDENT_SYSTEMS,
     STUDENT_VARIANTS,
     LatencyConfig,
     llm_spec,
@@ -34,6 +38,8 @@ TARGET_QPS = 2000.0
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", required=True, help="directory written by ambig_lib.serving.export_onnx")
+    parser.add_argument("--static-dir", default=None,
+                        help="directory written by ambig_lib.static_export.export_static_onnx (the fast tier)")
     parser.add_argument("--variants", nargs="+", default=list(STUDENT_VARIANTS), choices=STUDENT_VARIANTS)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="intra-op thread counts to measure")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -59,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     specs = [s for t in args.threads for s in student_specs(args.model_dir, threads=t, device=args.device,
                                                                    variants=args.variants)]
+    if args.static_dir:
+        specs += [s for t in args.threads for s in student_specs(args.static_dir, threads=t, device=args.device,
+                                                                variants=("onnx_fp32", "onnx_int8"),
+                                                                system="static_student")]
     if args.llm:
         specs.append(llm_spec(args.llm, args.llm_mode, args.llm_threads))
     config = LatencyConfig(n_queries=args.queries, warmup=args.warmup, batch_sizes=tuple(args.batch_sizes),
@@ -74,14 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         print(table[show].to_string(index=False))
         print(f"\nhardware: {table['cpu'].iloc[0]}, {table['logical_cores'].iloc[0]} logical cores; "
               f"load average (1 min) during the run: {table['load_average_1m'].min()}-{table['load_average_1m'].max()}")
-        int8 = table[(table["system"] == "student") & (table["variant"] == "onnx_int8")]
-        if len(int8):
+        for system in STUDENT_SYSTEMS:
+            int8 = table[(table["system"] == system) & (table["variant"] == "onnx_int8")]
+            if not len(int8):
+                continue
             best_p50 = int8.loc[int8["batch_size"] == 1, "p50_ms"].min()
             best_qps = int8.loc[int8["batch_size"] > 1, "throughput_qps"].max()
-            print(f"int8 student: best p50 at batch 1 = {best_p50:.3f} ms (target <= {TARGET_P50_MS}: "
+            print(f"int8 {system}: best p50 at batch 1 = {best_p50:.3f} ms (target <= {TARGET_P50_MS}: "
                   f"{'met' if best_p50 <= TARGET_P50_MS else 'NOT met'}); best batched throughput = "
                   f"{best_qps:.0f} q/s (target >= {TARGET_QPS:.0f}: {'met' if best_qps >= TARGET_QPS else 'NOT met'})")
-        b1 = table[table["batch_size"] == 1].set_index(["variant", "threads"])
+        b1 = table[(table["batch_size"] == 1) & (table["system"] == "student")].set_index(["variant", "threads"])
         if ("pytorch_fp32", 1) in b1.index and ("onnx_int8", 1) in b1.index:
             print(f"speed-up of int8 ONNX over eager PyTorch at batch 1 (1 thread, p50): "
                   f"{b1.loc[('pytorch_fp32', 1), 'p50_ms'] / b1.loc[('onnx_int8', 1), 'p50_ms']:.1f}x")

@@ -36,14 +36,17 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def tiny_distilbert(tmp_path_factory) -> Path:
     """Randomly initialised 2-layer DistilBERT with the (uncased WordPiece) minilm vocabulary."""
     import torch
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
     from ambig_lib.models import resolve_model
 
     folder = tmp_path_factory.mktemp("tiny-distilbert")
-    tokenizer = DistilBertTokenizerFast(vocab_file=str(resolve_model("minilm") / "vocab.txt"), do_lower_case=True)
+    # minilm's own fast tokenizer (DistilBertTokenizerFast(vocab_file=...) keeps only the 5 special tokens in
+    # transformers 5)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    assert len(tokenizer) > 30000
     torch.manual_seed(0)
-    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
                               max_position_embeddings=64)
     DistilBertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -93,7 +93,7 @@ def test_quality_table_reports_int8_next_to_fp32(model_dir: Path, probabilities:
     for dataset in ("clariq", "ambignq"):
         assert abs(by.loc[("onnx_int8", dataset), "macro_f1"] - by.loc[("onnx_fp32", dataset), "macro_f1"]) < 0.03
         assert abs(by.loc[("onnx_int8", dataset), "roc_auc"] - by.loc[("onnx_fp32", dataset), "roc_auc"]) < 0.03
-    assert by.loc[("pytorch_fp32", "all"), "label_agreement_vs_pytorch"] == 1.0
+    assert by.loc[("pytorch_fp32", "all"), "label_agreement_vs_reference"] == 1.0
 
 
 def test_batch1_path_equals_padded_batches(model_dir: Path, eval_queries: tuple[list[str], np.ndarray]) -> None:

@@ -1,0 +1,250 @@
+"""The fast tier: a static-embedding student with a logistic-regression head.
+
+A transformer student (minilm: 6 layers, 384 hidden) needs ~0.3 GFLOP per query, which caps it at ~6 ms and
+~160 queries/s on this 2-core CPU however it is exported. The static student moves the encoder's work to
+training time:
+
+1. **Distil** the sentence encoder into one static vector per vocabulary token with Model2Vec
+   (``model2vec.distill.distill_from_model``: each token is passed through the encoder, the outputs are reduced
+   by PCA and SIF-weighted). One minute on this CPU, cached under ``data/cache/models/``.
+2. **Train** a logistic-regression head on the mean-pooled, normalised token vectors of a teacher set. The
+   regularisation strength is chosen by cross-validation on the teacher set itself, folds grouped by topic
+   (never on ClariQ / AmbigNQ).
+3. **Export** the whole predictor (token lookup, masked mean, normalisation, head) as one ONNX graph with the
+   same directory layout as the transformer export, so ``serving.Predictor``, the CLI and the latency study
+   serve it unchanged; the int8 variant quantises the embedding table and the head.
+
+Run summaries (``runs/static-<base>/<teacher>/<seed>/static_summary.json``) are committed; exports are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+from .errors import AmbigError
+from .io_utils import atomic_path, sha256_file, write_json_atomic
+
+SUMMARY_FILE = "static_summary.json"
+HEAD_FILE = "head.npz"
+ENCODER_META = "ambig_static_encoder.json"
+
+
+class StaticStudentError(AmbigError):
+    """The static student cannot be distilled, trained or exported as asked."""
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """Recipe of the static student: encoder distillation and the head's cross-validated regularisation."""
+
+    base: str = "minilm"
+    pca_dims: int = 256
+    sif_coefficient: float = 1e-4
+    #: Inverse regularisation strengths tried by the cross-validation (log-spaced).
+    cs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    cv_folds: int = 5
+    #: Scoring used to pick C on held-out synthetic folds.
+    selection_metric: str = "roc_auc"
+    max_iter: int = 2000
+
+    def base_label(self) -> str:
+        """Path-safe name of the base encoder (a registered name, or the last part of a path)."""
+        from .students import student_label
+
+        return student_label(self.base)
+
+    def encoder_name(self) -> str:
+        return f"static-{self.base_label()}-pca{self.pca_dims}-sif{self.sif_coefficient:g}"
+
+
+# ------------------------------------------------------------------------------------------- encoder
+
+
+def static_encoder_dir(config: StaticConfig = StaticConfig()) -> Path:
+    """Where the distilled static encoder of ``config`` is cached."""
+    from .models import models_cache_dir
+
+    return models_cache_dir() / config.encoder_name()
+
+
+def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = False) -> Path:
+    """Distil (or reuse) the static encoder of ``config.base``; returns its directory (Model2Vec format)."""
+    target = static_encoder_dir(config)
+    meta_path = target / ENCODER_META
+    if meta_path.is_file() and not force:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("base_dir") == str(_base_dir(config)):
+            return target
+    try:
+        from model2vec.distill import distill_from_model
+    except ImportError as exc:  # pragma: no cover - model2vec is a declared dependency
+        raise StaticStudentError("model2vec is not installed. Fix: pip install 'model2vec==0.10.0' "
+                                 "'skeletoken==0.6.1' (see pyproject.toml).") from exc
+    from transformers import AutoModel, AutoTokenizer
+
+    source = _base_dir(config)
+    started = time.perf_counter()
+    model = AutoModel.from_pretrained(source)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",
+                                sif_coefficient=config.sif_coefficient)
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    static.save_pretrained(str(tmp))
+    weights = tmp / "model.safetensors"
+    meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims,
+            "sif_coefficient": config.sif_coefficient, "vocab_size": int(static.embedding.shape[0]),
+            "seconds": round(time.perf_counter() - started, 1),
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None, "versions": _versions()}
+    write_json_atomic(tmp / ENCODER_META, meta)
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
+def _base_dir(config: StaticConfig) -> Path:
+    from .students import resolve_student
+
+    return resolve_student(config.base)
+
+
+def load_static_encoder(encoder_dir: str | os.PathLike[str]):  # noqa: ANN201 - model2vec.StaticModel
+    """The Model2Vec ``StaticModel`` saved in ``encoder_dir``."""
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(os.fspath(encoder_dir))
+
+
+def encode(encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """Normalised mean of the static token vectors of each text (float32, one row per text)."""
+    return np.asarray(encoder.encode(list(texts), normalize=True, show_progress_bar=False,
+                                     use_multiprocessing=False), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------- head
+
+
+@dataclass
+class StaticStudent:
+    """A trained static student: its encoder directory and the logistic head."""
+
+    encoder_dir: Path
+    coef: np.ndarray  # (dims,)
+    intercept: float
+    summary: dict[str, Any]
+
+    def predict_proba(self, texts: Sequence[str], encoder: Any | None = None) -> np.ndarray:
+        """P(ambiguous) computed the reference way (Model2Vec encode + numpy head), float64."""
+        encoder = encoder if encoder is not None else load_static_encoder(self.encoder_dir)
+        z = encode(encoder, texts).astype(np.float64) @ self.coef.astype(np.float64) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig()) -> Path:
+    """``runs/static-<base>/<teacher>/<seed>``: summary (committed) and export (not committed)."""
+    return paths.runs_dir() / f"static-{config.base_label()}" / teacher / str(seed)
+
+
+def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig(),
+                         frame: pd.DataFrame | None = None, force: bool = False) -> StaticStudent:
+    """Fit (or reuse) the head on teacher set ``teacher``; C picked by topic-grouped CV on that set only."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+
+    from .teacher_sets import load_teacher_set, teacher_set_path
+
+    run = static_run_dir(teacher, seed, config)
+    encoder_dir = distill_static_encoder(config)
+    frame = frame if frame is not None else load_teacher_set(teacher)
+    texts = frame["initial_request"].astype(str).tolist()
+    labels = frame["binary_label"].astype(int).to_numpy()
+    groups = frame["topic"].astype(str).to_numpy() if "topic" in frame else np.arange(len(frame))
+    if len(set(labels.tolist())) != 2:
+        raise StaticStudentError(f"teacher set {teacher!r} holds one class only; the head needs both.")
+    fingerprint = {"teacher": teacher, "seed": seed, "config": asdict(config), "n_rows": len(frame),
+                   "data_sha256": _frame_sha(texts, labels),
+                   "encoder_sha256": json.loads((encoder_dir / ENCODER_META).read_text())["weights_sha256"]}
+    cached = _reuse(run, fingerprint) if not force else None
+    if cached is not None:
+        return cached
+    encoder = load_static_encoder(encoder_dir)
+    features = encode(encoder, texts)
+    n_splits = min(config.cv_folds, len(set(groups.tolist())))
+    if n_splits < 2:
+        raise StaticStudentError(f"teacher set {teacher!r} has fewer than 2 topics; cross-validation needs 2.")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    cv_scores: dict[str, float] = {}
+    for c in config.cs:
+        head = LogisticRegression(C=c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
+        scores = cross_val_score(head, features, labels, groups=groups, cv=splitter,
+                                 scoring=config.selection_metric)
+        cv_scores[repr(c)] = float(np.mean(scores))
+    best_c = float(max(config.cs, key=lambda c: (cv_scores[repr(c)], -c)))
+    head = LogisticRegression(C=best_c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
+    head.fit(features, labels)
+    try:
+        source = str(teacher_set_path(teacher))
+    except AmbigError:
+        source = teacher
+    summary = {**fingerprint, "teacher_source": source, "best_c": best_c,
+               "cv_selection": {"metric": config.selection_metric, "folds": n_splits, "grouped_by": "topic",
+                                "scores": cv_scores},
+               "train_accuracy": float(head.score(features, labels)), "versions": _versions(),
+               "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    run.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run / HEAD_FILE) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, coef=head.coef_[0].astype(np.float64), intercept=np.float64(head.intercept_[0]))
+    summary["head_sha256"] = sha256_file(run / HEAD_FILE)
+    write_json_atomic(run / SUMMARY_FILE, summary)
+    return StaticStudent(encoder_dir, head.coef_[0].astype(np.float64), float(head.intercept_[0]), summary)
+
+
+def _reuse(run: Path, fingerprint: dict[str, Any]) -> StaticStudent | None:
+    summary_path, head_path = run / SUMMARY_FILE, run / HEAD_FILE
+    if not (summary_path.is_file() and head_path.is_file()):
+        return None
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    fingerprint = json.loads(json.dumps(fingerprint))  # tuples as lists, as read back from JSON
+    if any(summary.get(k) != v for k, v in fingerprint.items()):
+        return None
+    with np.load(head_path) as head:
+        coef, intercept = head["coef"], float(head["intercept"])
+    config = StaticConfig(**{k: tuple(v) if k == "cs" else v for k, v in summary["config"].items()})
+    return StaticStudent(static_encoder_dir(config), coef, intercept, summary)
+
+
+def _frame_sha(texts: Sequence[str], labels: np.ndarray) -> str:
+    from .io_utils import sha256_text
+
+    return sha256_text("\n".join(f"{int(y)}\t{t}" for t, y in zip(texts, labels, strict=True)))
+
+
+def _versions() -> dict[str, str]:
+    from .serving import software_versions
+
+    versions = software_versions()
+    import importlib.metadata as md
+
+    for dist in ("model2vec", "scikit-learn"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return versions

@@ -377,20 +377,51 @@ def compare_with_published(table: pd.DataFrame, reference: Path | None = None,
     return pd.DataFrame(rows)
 
 
+#: Rows written by notebook 05 / ``llm_direct_cli`` (LLM-direct). 04 rebuilds the rest of ``evaluation.csv`` from
+#: prediction files and carries these over, so re-running 04 never drops them.
+CARRIED_METHOD_PREFIX = "llm_direct"
+
+
+def carry_over_rows(table: pd.DataFrame, previous: Path) -> pd.DataFrame:
+    """``table`` plus the LLM-direct rows of the ``previous`` CSV that ``table`` does not replace."""
+    if not previous.is_file():
+        return table
+    old = pd.read_csv(previous)
+    if "method" not in old or not len(old):
+        return table
+    carried = old[old["method"].astype(str).str.startswith(CARRIED_METHOD_PREFIX)]
+    key = ["method", "student", "dataset"]
+    present = set(map(tuple, table[key].fillna("").astype(str).to_numpy())) if len(table) else set()
+    carried = carried[[tuple(k) not in present for k in carried[key].fillna("").astype(str).to_numpy()]]
+    return pd.concat([table, carried], ignore_index=True) if len(carried) else table
+
+
 def write_tables(table: pd.DataFrame, per_class: pd.DataFrame, out_dir: Path | None = None,
-                 reference: Path | None = None) -> dict[str, Path]:
-    """Write ``evaluation.csv|.md``, ``evaluation_per_class.csv`` and ``evaluation_vs_published.csv|.md``."""
+                 reference: Path | None = None, carry_over: bool = True) -> dict[str, Path]:
+    """Write ``evaluation.csv|.md``, ``evaluation_per_class.csv`` and ``evaluation_vs_published.csv|.md``.
+
+    With ``carry_over`` the LLM-direct rows already in ``evaluation.csv`` are kept (see ``carry_over_rows``).
+    """
     out_dir = Path(out_dir) if out_dir is not None else paths.tables_dir()
-    written = {"csv": out_dir / "evaluation.csv", "md": out_dir / "evaluation.md",
-               "per_class": out_dir / "evaluation_per_class.csv",
-               "vs_published_csv": out_dir / "evaluation_vs_published.csv",
+    csv = out_dir / "evaluation.csv"
+    if carry_over:
+        table = carry_over_rows(table, csv)
+    write_text_atomic(csv, table.to_csv(index=False, float_format="%.4f"))
+    per_class_path = out_dir / "evaluation_per_class.csv"
+    write_text_atomic(per_class_path, per_class.to_csv(index=False, float_format="%.4f"))
+    return {"csv": csv, "per_class": per_class_path, **render_tables(table, out_dir, reference)}
+
+
+def render_tables(table: pd.DataFrame, out_dir: Path | None = None, reference: Path | None = None
+                  ) -> dict[str, Path]:
+    """Render ``evaluation.md`` and ``evaluation_vs_published.csv|.md`` from the rows of ``evaluation.csv``."""
+    out_dir = Path(out_dir) if out_dir is not None else paths.tables_dir()
+    written = {"md": out_dir / "evaluation.md", "vs_published_csv": out_dir / "evaluation_vs_published.csv",
                "vs_published_md": out_dir / "evaluation_vs_published.md"}
-    write_text_atomic(written["csv"], table.to_csv(index=False, float_format="%.4f"))
     intro = ("# Evaluation\n\nMacro-F1 and ROC-AUC with 95% bootstrap intervals (1000 resamples over examples; "
              "for several seeds, of the seed-mean). Label 1 = ambiguous; prediction = probability >= 0.5. "
              "Full columns in `evaluation.csv`.\n\n")
     write_text_atomic(written["md"], intro + headline_markdown(table))
-    write_text_atomic(written["per_class"], per_class.to_csv(index=False, float_format="%.4f"))
     side = compare_with_published(table, reference)
     write_text_atomic(written["vs_published_csv"], side.to_csv(index=False, float_format="%.4f"))
     note = ("# Ours vs the published study\n\nPublished numbers: `shared/reference/seed_reported_results.csv` "

@@ -306,7 +306,11 @@ def evaluate_llm_direct(teacher: Teacher, datasets: Sequence[str] = ("clariq", "
 
 
 def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> Path:
-    """Replace the LLM-direct rows of ``evaluation.csv`` (same method, student, dataset) by ``rows``; atomic."""
+    """Replace the LLM-direct rows of ``evaluation.csv`` (same method, student, dataset) by ``rows``; atomic.
+
+    ``evaluation.md`` and the side-by-side with the published numbers are re-rendered from the merged table.
+    """
+    from .evaluation import render_tables
     from .io_utils import write_text_atomic
 
     path = Path(path) if path is not None else paths.tables_dir() / "evaluation.csv"
@@ -318,4 +322,6 @@ def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> P
         table = table[keep]
     merged = pd.concat([table, rows], ignore_index=True)
     write_text_atomic(path, merged.to_csv(index=False, float_format="%.4f"))
+    if "macro_f1_ci_low" in merged:
+        render_tables(merged, path.parent)
     return path

@@ -80,6 +80,15 @@ def test_table_markdown_side_by_side_and_figures(isolated: Path):
     tuned_side = side[(side.method == "finetuned") & (side.dataset == "clariq")]
     assert tuned_side.empty  # "tfidf-as-student" has no published counterpart
 
+    # LLM-direct rows (written by 05) survive a rebuild of the table by 04 and show in the Markdown
+    llm_row = {**const.to_dict(), "method": "llm_direct_zero_shot", "student": "qwen-x", "notes": "0 unparseable"}
+    pd.concat([pd.read_csv(written["csv"]), pd.DataFrame([llm_row])]).to_csv(written["csv"], index=False)
+    rewritten = write_tables(table, per_class)
+    again = pd.read_csv(rewritten["csv"])
+    assert len(again) == len(table) + 1 and (again["method"] == "llm_direct_zero_shot").sum() == 1
+    assert "| llm_direct_zero_shot | qwen-x |" in rewritten["md"].read_text()
+    assert len(pd.read_csv(write_tables(table, per_class, carry_over=False)["csv"])) == len(table)
+
     curves = {d: roc_sources(table, d) for d in DATASETS}
     assert any(k.startswith("finetuned tfidf-as-student / GPT-4.1 (seed 0)") for k in curves["clariq"])
     figures = write_eval_figures(table, curves, DATASETS)

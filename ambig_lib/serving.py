@@ -123,15 +123,18 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     label_names = [id2label.get(i, DEFAULT_LABEL_NAMES[i]) for i in range(2)]
     if label_names == ["LABEL_0", "LABEL_1"]:
         label_names = list(DEFAULT_LABEL_NAMES)
+    write_export_meta(out, options, source_model=str(source.resolve()), source_sha256=_main_weights_sha(source),
+                      model_type=model.config.model_type, label_names=label_names, input_names=input_names,
+                      transformer_fusion=fused)
+    return out
+
+
+def write_export_meta(out: Path, options: ExportOptions, **fields: Any) -> dict[str, Any]:
+    """Write ``export.json``: ``fields`` plus the export options, SHA-256 of every served file and versions."""
     meta = {
-        "source_model": str(source.resolve()),
-        "source_sha256": _main_weights_sha(source),
-        "model_type": model.config.model_type,
-        "label_names": label_names,
-        "input_names": input_names,
+        **fields,
         "max_length": options.max_length,
         "opset": options.opset,
-        "transformer_fusion": fused,
         "per_channel": options.per_channel,
         "reduce_range": options.reduce_range,
         "quantize_ops": list(options.quantize_ops),
@@ -139,7 +142,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
         "versions": software_versions(),
     }
     write_json_atomic(out / EXPORT_META, meta)
-    return out
+    return meta
 
 
 def _model_input_names(model: Any, tokenizer: Any) -> list[str]:

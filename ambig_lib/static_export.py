@@ -15,16 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from .io_utils import atomic_path, sha256_file, write_json_atomic
+from .io_utils import atomic_path
 from .serving import (
     DEFAULT_LABEL_NAMES,
-    EXPORT_META,
     TOKENIZER_FILE,
     VARIANT_FILES,
     ExportOptions,
     quantize_onnx,
-    software_versions,
     torch_export_onnx,
+    write_export_meta,
 )
 from .static_student import ENCODER_META, StaticConfig, StaticStudent, StaticStudentError
 
@@ -85,25 +84,12 @@ def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
     with atomic_path(out / TOKENIZER_FILE) as tmp:
         tokenizer.save(str(tmp))
     encoder_meta = json.loads((encoder_dir / ENCODER_META).read_text(encoding="utf-8"))
-    meta = {
-        "kind": "static",
-        "source_model": str(encoder_dir.resolve()),
-        "source_sha256": encoder_meta.get("weights_sha256"),
-        "model_type": "model2vec",
-        "head": {"teacher": student.summary.get("teacher"), "seed": student.summary.get("seed"),
-                 "best_c": student.summary.get("best_c"), "head_sha256": student.summary.get("head_sha256")},
-        "label_names": list(DEFAULT_LABEL_NAMES),
-        "input_names": ["input_ids", "attention_mask"],
-        "max_length": options.max_length,
-        "opset": options.opset,
-        "transformer_fusion": False,
-        "per_channel": options.per_channel,
-        "reduce_range": options.reduce_range,
-        "quantize_ops": list(options.quantize_ops),
-        "files": {name: sha256_file(out / name) for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
-        "versions": software_versions(),
-    }
-    write_json_atomic(out / EXPORT_META, meta)
+    write_export_meta(
+        out, options, kind="static", source_model=str(encoder_dir.resolve()),
+        source_sha256=encoder_meta.get("weights_sha256"), model_type="model2vec",
+        head={"teacher": student.summary.get("teacher"), "seed": student.summary.get("seed"),
+              "best_c": student.summary.get("best_c"), "head_sha256": student.summary.get("head_sha256")},
+        label_names=list(DEFAULT_LABEL_NAMES), input_names=["input_ids", "attention_mask"], transformer_fusion=False)
     return out
 
 

@@ -132,8 +132,11 @@ def test_ratios_divide_llm_by_student() -> None:
          "model": "m"},
         {"system": "llm_direct", "variant": "zero_shot", "threads": 2, "batch_size": 1, "p50_ms": 450.0,
          "mean_ms": 480.0, "model": "qwen"},
+        {"system": "static_student", "variant": "onnx_int8", "threads": 1, "batch_size": 1, "p50_ms": 0.2,
+         "mean_ms": 0.25, "model": "s"},
     ])
-    out = ratios(table)
-    assert len(out) == 1
-    assert out.loc[0, "p50_ratio"] == pytest.approx(450.0)
-    assert out.loc[0, "mean_ratio"] == pytest.approx(400.0)
+    out = ratios(table).set_index("student")
+    assert len(out) == 2
+    assert out.loc["student onnx_int8 (1 thr)", "p50_ratio"] == pytest.approx(450.0)
+    assert out.loc["student onnx_int8 (1 thr)", "mean_ratio"] == pytest.approx(400.0)
+    assert out.loc["static_student onnx_int8 (1 thr)", "p50_ratio"] == pytest.approx(2250.0)

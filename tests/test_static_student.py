@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ambig_lib.latency import SystemSpec, load_system, student_specs
+from ambig_lib.latency import SystemSpec, cold_start_s, load_system, student_specs
 from ambig_lib.serving import EXPORT_META, VARIANT_FILES, Prediction, Predictor, read_export_meta
 from ambig_lib.serving_quality import evaluation_queries, quality_table
 from ambig_lib.static_export import export_static_onnx
@@ -122,6 +122,7 @@ def test_quality_table_and_latency_harness_serve_the_static_student(student: Sta
     loaded = load_system(specs[0])
     answer = loaded.predict_one("how do I get there")
     assert isinstance(answer, Prediction) and 0.0 <= answer.probability <= 1.0
+    assert 0 < cold_start_s(specs[0], "what is java") < 120  # a fresh process loads and answers
     with pytest.raises(Exception, match="Unknown student system"):
         student_specs(exported, system="static")
     with pytest.raises(Exception, match="Unknown system"):

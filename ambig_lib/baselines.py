@@ -5,7 +5,9 @@
 - ``zero_shot_prototype``: the published zero-shot baseline: untuned encoder, cosine similarity of the
   first-token embedding to a "clear" and an "ambiguous" prototype sentence (softmax of the two similarities);
 - ``supervised_ceiling``: the same student and recipe trained on real labelled queries (ClariQ train+dev ->
-  ClariQ test; a stratified subsample of AmbigNQ train -> AmbigNQ dev).
+  ClariQ test; a stratified subsample of AmbigNQ train -> AmbigNQ dev);
+- ``static_student``: the deployable fast tier (``static_student``: Model2Vec-distilled token vectors of an
+  encoder + a logistic head) trained on each teacher set.
 The constant "all ambiguous" classifier needs no file (see ``evaluation.evaluation_table``).
 """
 
@@ -151,12 +153,13 @@ def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig
 def run_baselines(students: Sequence[str], teachers: Sequence[str],
                   datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), ceilings: bool = True,
                   ceiling_seeds: Sequence[int] = (0,), config: TrainConfig | None = None,
-                  resume: bool = True) -> pd.DataFrame:
+                  resume: bool = True, static_bases: Sequence[str] = ()) -> pd.DataFrame:
     """Write every baseline's predictions; one status row per baseline.
 
     The sklearn baselines are refitted every time (seconds), so they always match the current teacher sets;
     the zero-shot prototype (no training data) is kept when present and ``resume``; ceilings are reused only
-    while their configuration and training rows are unchanged.
+    while their configuration and training rows are unchanged. ``static_bases`` names the encoders whose static
+    student is trained on every teacher set (heads are reused while their data and recipe are unchanged).
     """
     from .data import load_eval_set
     from .evaluation import baseline_dir
@@ -171,6 +174,12 @@ def run_baselines(students: Sequence[str], teachers: Sequence[str],
     for teacher in tqdm(teachers, desc="sklearn baselines"):  # seconds each: always refit on the current set
         write_sklearn_baselines(teacher, load_teacher_set(teacher), eval_sets)
         rows.append({"baseline": "length_only+tfidf_lr", "on": teacher, "status": "written"})
+    for base in static_bases:
+        from .static_student import StaticConfig, write_static_predictions
+
+        for teacher in tqdm(teachers, desc=f"static students ({base})"):
+            write_static_predictions(teacher, eval_sets, 0, StaticConfig(base=base))
+            rows.append({"baseline": f"static_student ({base})", "on": teacher, "status": "written"})
     for student in students:
         if done(baseline_dir("zero_shot_prototype", student=student)):
             rows.append({"baseline": "zero_shot_prototype", "on": student, "status": "skipped (exists)"})

@@ -209,8 +209,12 @@ def _row(method: str, student: str, teacher: str, dataset: str, seeds: Iterable[
 
 def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
                      datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), n_resamples: int = 1000,
-                     ceiling_seeds: Sequence[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every method with predictions on disk, as ``(table, per_class)``; runs lacking predictions are skipped."""
+                     ceiling_seeds: Sequence[int] | None = None, static_bases: Sequence[str] = ()
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every method with predictions on disk, as ``(table, per_class)``; runs lacking predictions are skipped.
+
+    ``static_bases``: encoders whose static student (``static_student``, seed 0) enters the table per teacher set.
+    """
     from .baselines import AMBIGNQ_CEILING_NOTE
     from .data import load_eval_set
     from .teacher_sets import teacher_label
@@ -232,6 +236,15 @@ def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Se
                 path = baseline_dir(method, teacher=teacher) / f"predictions_{dataset}.tsv"
                 if path.is_file():
                     add(_row(method, "", teacher_label(teacher), dataset, [0], y,
+                             [load_aligned_predictions(path, ref)], n_resamples, teacher_set=teacher))
+        for base in static_bases:
+            from .static_student import StaticConfig, static_label, static_run_dir
+
+            static = StaticConfig(base=base)
+            for teacher in teachers:
+                path = static_run_dir(teacher, 0, static) / f"predictions_{dataset}.tsv"
+                if path.is_file():
+                    add(_row("static_student", static_label(static), teacher_label(teacher), dataset, [0], y,
                              [load_aligned_predictions(path, ref)], n_resamples, teacher_set=teacher))
         for student in students:
             path = baseline_dir("zero_shot_prototype", student=student) / f"predictions_{dataset}.tsv"

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paths
 from .errors import AmbigError
 from .io_utils import atomic_path, sha256_file, write_json_atomic
 
@@ -156,9 +155,32 @@ class StaticStudent:
         return 1.0 / (1.0 + np.exp(-z))
 
 
+def static_label(config: StaticConfig = StaticConfig()) -> str:
+    """The name the static student goes by in run directories and tables (``static-minilm``)."""
+    return f"static-{config.base_label()}"
+
+
 def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig()) -> Path:
-    """``runs/static-<base>/<teacher>/<seed>``: summary (committed) and export (not committed)."""
-    return paths.runs_dir() / f"static-{config.base_label()}" / teacher / str(seed)
+    """``runs/static-<base>/<teacher>/<seed>``: summary, head and predictions (committed), export (not)."""
+    from .training import run_dir
+
+    return run_dir(static_label(config), teacher, seed)
+
+
+def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], seed: int = 0,
+                             config: StaticConfig = StaticConfig()) -> dict[str, Path]:
+    """Train (or reuse) the static student of ``teacher``; write ``predictions_<set>.tsv`` beside its summary."""
+    from .training import write_predictions
+
+    student = train_static_student(teacher, seed, config)
+    encoder = load_static_encoder(student.encoder_dir)
+    written: dict[str, Path] = {}
+    for name, data in eval_sets.items():
+        texts = data["initial_request"].astype(str).tolist()
+        target = static_run_dir(teacher, seed, config) / f"predictions_{name}.tsv"
+        write_predictions(target, texts, data["binary_label"].tolist(), student.predict_proba(texts, encoder))
+        written[name] = target
+    return written
 
 
 def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig(),

@@ -23,8 +23,10 @@ from ambig_lib.static_student import (
     StaticConfig,
     StaticStudent,
     StaticStudentError,
+    static_label,
     static_run_dir,
     train_static_student,
+    write_static_predictions,
 )
 from ambig_lib.teacher_sets import load_teacher_set
 
@@ -127,3 +129,18 @@ def test_quality_table_and_latency_harness_serve_the_static_student(student: Sta
         student_specs(exported, system="static")
     with pytest.raises(Exception, match="Unknown system"):
         load_system(SystemSpec("nope", "onnx_int8", str(exported)))
+
+
+def test_static_predictions_enter_the_evaluation_table(student: StaticStudent, config: StaticConfig) -> None:
+    from ambig_lib.data import load_eval_set
+    from ambig_lib.evaluation import binary_metrics, evaluation_table
+
+    clariq = load_eval_set("clariq")
+    written = write_static_predictions(TEACHER, {"clariq": clariq}, 0, config)
+    assert written["clariq"] == static_run_dir(TEACHER, 0, config) / "predictions_clariq.tsv"
+    table, _ = evaluation_table([], [TEACHER], [0], ["clariq"], n_resamples=50, static_bases=[config.base])
+    row = table[table["method"] == "static_student"].iloc[0]
+    assert row["student"] == static_label(config) and row["teacher"] == "GPT-4.1" and row["seeds"] == "0"
+    expected = binary_metrics(clariq["binary_label"], student.predict_proba(clariq["initial_request"].tolist()))
+    assert row["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-4)
+    assert row["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-4)

@@ -390,6 +390,22 @@ def compare_with_published(table: pd.DataFrame, reference: Path | None = None,
     return pd.DataFrame(rows)
 
 
+#: Decimals of ``evaluation.csv``. The Markdown (3 decimals) is always rendered from the CSV as written, so 04
+#: and 05's merge render identical tables; 6 decimals keep that rendering free of double rounding.
+CSV_FLOAT_FORMAT = "%.6f"
+
+#: Text columns of ``evaluation.csv`` (read back as strings, empty for "none").
+TEXT_COLUMNS: tuple[str, ...] = ("method", "student", "teacher", "dataset", "seeds", "notes", "teacher_set", "score")
+
+
+def read_evaluation_csv(path: Path) -> pd.DataFrame:
+    """``evaluation.csv`` as written: text columns as strings ("" where empty), numbers as floats."""
+    table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
+    present = [c for c in TEXT_COLUMNS if c in table]
+    table[present] = table[present].fillna("")
+    return table
+
+
 #: Rows written by notebook 05 / ``llm_direct_cli`` (LLM-direct). 04 rebuilds the rest of ``evaluation.csv`` from
 #: prediction files and carries these over, so re-running 04 never drops them.
 CARRIED_METHOD_PREFIX = "llm_direct"
@@ -399,7 +415,7 @@ def carry_over_rows(table: pd.DataFrame, previous: Path) -> pd.DataFrame:
     """``table`` plus the LLM-direct rows of the ``previous`` CSV that ``table`` does not replace."""
     if not previous.is_file():
         return table
-    old = pd.read_csv(previous)
+    old = read_evaluation_csv(previous)
     if "method" not in old or not len(old):
         return table
     carried = old[old["method"].astype(str).str.startswith(CARRIED_METHOD_PREFIX)]
@@ -419,10 +435,10 @@ def write_tables(table: pd.DataFrame, per_class: pd.DataFrame, out_dir: Path | N
     csv = out_dir / "evaluation.csv"
     if carry_over:
         table = carry_over_rows(table, csv)
-    write_text_atomic(csv, table.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(csv, table.to_csv(index=False, float_format=CSV_FLOAT_FORMAT))
     per_class_path = out_dir / "evaluation_per_class.csv"
     write_text_atomic(per_class_path, per_class.to_csv(index=False, float_format="%.4f"))
-    return {"csv": csv, "per_class": per_class_path, **render_tables(table, out_dir, reference)}
+    return {"csv": csv, "per_class": per_class_path, **render_tables(read_evaluation_csv(csv), out_dir, reference)}
 
 
 def render_tables(table: pd.DataFrame, out_dir: Path | None = None, reference: Path | None = None

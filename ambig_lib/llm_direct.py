@@ -310,7 +310,7 @@ def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> P
 
     ``evaluation.md`` and the side-by-side with the published numbers are re-rendered from the merged table.
     """
-    from .evaluation import render_tables
+    from .evaluation import CSV_FLOAT_FORMAT, read_evaluation_csv, render_tables
     from .io_utils import write_text_atomic
 
     path = Path(path) if path is not None else paths.tables_dir() / "evaluation.csv"
@@ -321,7 +321,7 @@ def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> P
         keep = [tuple(k) not in incoming for k in table[key].astype(str).to_numpy()]
         table = table[keep]
     merged = pd.concat([table, rows], ignore_index=True)
-    write_text_atomic(path, merged.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(path, merged.to_csv(index=False, float_format=CSV_FLOAT_FORMAT))
     if "macro_f1_ci_low" in merged:
-        render_tables(merged, path.parent)
+        render_tables(read_evaluation_csv(path), path.parent)
     return path

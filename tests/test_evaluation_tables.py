@@ -18,6 +18,7 @@ from ambig_lib.evaluation import (
     roc_sources,
     write_tables,
 )
+from ambig_lib.llm_direct import merge_into_evaluation_csv
 from ambig_lib.teacher_sets import load_teacher_set
 from ambig_lib.training import TrainingError, run_dir, write_predictions
 
@@ -87,6 +88,10 @@ def test_table_markdown_side_by_side_and_figures(isolated: Path):
     again = pd.read_csv(rewritten["csv"])
     assert len(again) == len(table) + 1 and (again["method"] == "llm_direct_zero_shot").sum() == 1
     assert "| llm_direct_zero_shot | qwen-x |" in rewritten["md"].read_text()
+    # 05's merge renders the very same Markdown as 04 (both from the CSV as written)
+    rendered_by_04 = rewritten["md"].read_text()
+    merge_into_evaluation_csv(pd.DataFrame([llm_row]), rewritten["csv"])
+    assert rewritten["md"].read_text() == rendered_by_04
     assert len(pd.read_csv(write_tables(table, per_class, carry_over=False)["csv"])) == len(table)
 
     curves = {d: roc_sources(table, d) for d in DATASETS}

@@ -163,6 +163,7 @@ def run_baselines(students: Sequence[str], teachers: Sequence[str],
     """
     from .data import load_eval_set
     from .evaluation import baseline_dir
+    from .static_student import StaticConfig, write_static_predictions
     from .teacher_sets import load_teacher_set
 
     eval_sets = {name: load_eval_set(name) for name in datasets}
@@ -175,8 +176,6 @@ def run_baselines(students: Sequence[str], teachers: Sequence[str],
         write_sklearn_baselines(teacher, load_teacher_set(teacher), eval_sets)
         rows.append({"baseline": "length_only+tfidf_lr", "on": teacher, "status": "written"})
     for base in static_bases:
-        from .static_student import StaticConfig, write_static_predictions
-
         for teacher in tqdm(teachers, desc=f"static students ({base})"):
             write_static_predictions(teacher, eval_sets, 0, StaticConfig(base=base))
             rows.append({"baseline": f"static_student ({base})", "on": teacher, "status": "written"})

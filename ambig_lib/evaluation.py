@@ -217,6 +217,7 @@ def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Se
     """
     from .baselines import AMBIGNQ_CEILING_NOTE
     from .data import load_eval_set
+    from .static_student import StaticConfig, static_label, static_run_dir
     from .teacher_sets import teacher_label
     from .training import run_dir
 
@@ -238,8 +239,6 @@ def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Se
                     add(_row(method, "", teacher_label(teacher), dataset, [0], y,
                              [load_aligned_predictions(path, ref)], n_resamples, teacher_set=teacher))
         for base in static_bases:
-            from .static_student import StaticConfig, static_label, static_run_dir
-
             static = StaticConfig(base=base)
             for teacher in teachers:
                 path = static_run_dir(teacher, 0, static) / f"predictions_{dataset}.tsv"
@@ -411,6 +410,19 @@ def read_evaluation_csv(path: Path) -> pd.DataFrame:
 CARRIED_METHOD_PREFIX = "llm_direct"
 
 
+#: What identifies a row of ``evaluation.csv`` when rows are replaced.
+ROW_KEY: tuple[str, ...] = ("method", "student", "dataset")
+
+
+def rows_not_in(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``ROW_KEY`` does not occur in ``other``."""
+    if not len(frame) or not len(other):
+        return frame
+    key = list(ROW_KEY)
+    present = set(map(tuple, other[key].fillna("").astype(str).to_numpy()))
+    return frame[[tuple(k) not in present for k in frame[key].fillna("").astype(str).to_numpy()]]
+
+
 def carry_over_rows(table: pd.DataFrame, previous: Path) -> pd.DataFrame:
     """``table`` plus the LLM-direct rows of the ``previous`` CSV that ``table`` does not replace."""
     if not previous.is_file():
@@ -418,10 +430,7 @@ def carry_over_rows(table: pd.DataFrame, previous: Path) -> pd.DataFrame:
     old = read_evaluation_csv(previous)
     if "method" not in old or not len(old):
         return table
-    carried = old[old["method"].astype(str).str.startswith(CARRIED_METHOD_PREFIX)]
-    key = ["method", "student", "dataset"]
-    present = set(map(tuple, table[key].fillna("").astype(str).to_numpy())) if len(table) else set()
-    carried = carried[[tuple(k) not in present for k in carried[key].fillna("").astype(str).to_numpy()]]
+    carried = rows_not_in(old[old["method"].str.startswith(CARRIED_METHOD_PREFIX)], table)
     return pd.concat([table, carried], ignore_index=True) if len(carried) else table
 
 

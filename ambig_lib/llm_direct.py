@@ -310,17 +310,12 @@ def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> P
 
     ``evaluation.md`` and the side-by-side with the published numbers are re-rendered from the merged table.
     """
-    from .evaluation import CSV_FLOAT_FORMAT, read_evaluation_csv, render_tables
+    from .evaluation import CSV_FLOAT_FORMAT, read_evaluation_csv, render_tables, rows_not_in
     from .io_utils import write_text_atomic
 
     path = Path(path) if path is not None else paths.tables_dir() / "evaluation.csv"
-    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    if len(table):
-        key = ["method", "student", "dataset"]
-        incoming = set(map(tuple, rows[key].astype(str).to_numpy()))
-        keep = [tuple(k) not in incoming for k in table[key].astype(str).to_numpy()]
-        table = table[keep]
-    merged = pd.concat([table, rows], ignore_index=True)
+    table = read_evaluation_csv(path) if path.is_file() else pd.DataFrame()
+    merged = pd.concat([rows_not_in(table, rows), rows], ignore_index=True)
     write_text_atomic(path, merged.to_csv(index=False, float_format=CSV_FLOAT_FORMAT))
     if "macro_f1_ci_low" in merged:
         render_tables(read_evaluation_csv(path), path.parent)

@@ -223,13 +223,13 @@ def _main_weights_sha(source: Path) -> str | None:
     return None
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of the libraries that decide speed and numbers (absent ones are left out)."""
+def software_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Versions of the libraries that decide speed and numbers, plus ``extra`` ones (absent ones left out)."""
     import importlib.metadata as md
 
     versions = {"python": platform.python_version()}
     for dist in ("ambig_lib", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "llama_cpp_python",
-                 "numpy"):
+                 "numpy", *extra):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,11 +32,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import AmbigError
-from .io_utils import atomic_path, sha256_file, write_json_atomic
+from .io_utils import atomic_path, sha256_file, sha256_text, write_json_atomic
+from .serving import software_versions
 
 SUMMARY_FILE = "static_summary.json"
 HEAD_FILE = "head.npz"
 ENCODER_META = "ambig_static_encoder.json"
+#: Libraries recorded in the provenance besides ``serving.software_versions``'s.
+STATIC_DISTS: tuple[str, ...] = ("model2vec", "scikit-learn")
 
 
 class StaticStudentError(AmbigError):
@@ -99,19 +103,15 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
                                 sif_coefficient=config.sif_coefficient)
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     static.save_pretrained(str(tmp))
     weights = tmp / "model.safetensors"
     meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims,
             "sif_coefficient": config.sif_coefficient, "vocab_size": int(static.embedding.shape[0]),
             "seconds": round(time.perf_counter() - started, 1),
-            "weights_sha256": sha256_file(weights) if weights.is_file() else None, "versions": _versions()}
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None, "versions": software_versions(STATIC_DISTS)}
     write_json_atomic(tmp / ENCODER_META, meta)
     if target.exists():
-        import shutil
-
         shutil.rmtree(target)
     tmp.rename(target)
     return target
@@ -202,7 +202,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     fingerprint = {"teacher": teacher, "seed": seed, "config": asdict(config), "n_rows": len(frame),
                    "data_sha256": _frame_sha(texts, labels),
                    "encoder_sha256": json.loads((encoder_dir / ENCODER_META).read_text())["weights_sha256"]}
-    cached = _reuse(run, fingerprint) if not force else None
+    cached = _reuse(run, fingerprint, encoder_dir) if not force else None
     if cached is not None:
         return cached
     encoder = load_static_encoder(encoder_dir)
@@ -227,7 +227,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     summary = {**fingerprint, "teacher_source": source, "best_c": best_c,
                "cv_selection": {"metric": config.selection_metric, "folds": n_splits, "grouped_by": "topic",
                                 "scores": cv_scores},
-               "train_accuracy": float(head.score(features, labels)), "versions": _versions(),
+               "train_accuracy": float(head.score(features, labels)), "versions": software_versions(STATIC_DISTS),
                "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     run.mkdir(parents=True, exist_ok=True)
     with atomic_path(run / HEAD_FILE) as tmp:
@@ -238,7 +238,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     return StaticStudent(encoder_dir, head.coef_[0].astype(np.float64), float(head.intercept_[0]), summary)
 
 
-def _reuse(run: Path, fingerprint: dict[str, Any]) -> StaticStudent | None:
+def _reuse(run: Path, fingerprint: dict[str, Any], encoder_dir: Path) -> StaticStudent | None:
     summary_path, head_path = run / SUMMARY_FILE, run / HEAD_FILE
     if not (summary_path.is_file() and head_path.is_file()):
         return None
@@ -248,25 +248,8 @@ def _reuse(run: Path, fingerprint: dict[str, Any]) -> StaticStudent | None:
         return None
     with np.load(head_path) as head:
         coef, intercept = head["coef"], float(head["intercept"])
-    config = StaticConfig(**{k: tuple(v) if k == "cs" else v for k, v in summary["config"].items()})
-    return StaticStudent(static_encoder_dir(config), coef, intercept, summary)
+    return StaticStudent(encoder_dir, coef, intercept, summary)
 
 
 def _frame_sha(texts: Sequence[str], labels: np.ndarray) -> str:
-    from .io_utils import sha256_text
-
     return sha256_text("\n".join(f"{int(y)}\t{t}" for t, y in zip(texts, labels, strict=True)))
-
-
-def _versions() -> dict[str, str]:
-    from .serving import software_versions
-
-    versions = software_versions()
-    import importlib.metadata as md
-
-    for dist in ("model2vec", "scikit-learn"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return versions

@@ -27,6 +27,10 @@ SEED_COMMIT = "ad722fdeb69215b9c835a8370382d2cdb802650e"
 CLARIQ_URL = f"https://raw.githubusercontent.com/aliannejadi/ClariQ/{CLARIQ_COMMIT}/data/{{}}"
 SEED_URL = f"https://raw.githubusercontent.com/billycychan/wiser-ambiguity-clarification/{SEED_COMMIT}/data/{{}}"
 AMBIGNQ_ZIP_URL = "https://nlp.cs.washington.edu/ambigqa/data/ambignq_light.zip"
+CLAMBER_COMMIT = "26ab703196cb3636e1238db33f765b0b83737e5b"
+CLAMBER_URL = f"https://raw.githubusercontent.com/zt991211/CLAMBER/{CLAMBER_COMMIT}/clamber_benchmark.jsonl"
+ZEFCNP_COMMIT = "5f2202ba2c125d6c40fd957447793be522061e1f"
+ZEFCNP_URL = f"https://raw.githubusercontent.com/lulili0963/Zef-CNP/{ZEFCNP_COMMIT}/generated_data/{{}}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,17 @@ PUBLIC_FILES: dict[str, PublicFile] = {
         _seed("llama31_8b_balanced_strict.tsv", "b2b28a1aa1ff4501aa631d3fa957bfa710f98a5a793ceb7f74d59948ee96c4e2"),
         _seed("clariq_preprocessed.tsv", "6239ea3a0ca369d564c404ed8c2e4b9645e07ee2d9ea15180ea6b44f49911e1b"),
         _seed("ambignq_preprocessed.tsv", "9fd3fba6323c5e251571f4dbe981a1d85b7b7b258b0f4f52dd92e8eff8f8ee98"),
+        PublicFile("clamber/clamber_benchmark.jsonl", CLAMBER_URL,
+                   "58b195515fca3692c6756fc5242983461659c2f9a7f366b509f16b4cbe917fe0",
+                   "none stated; cite Zhang et al., CLAMBER, ACL 2024"),
+        PublicFile("zefcnp/gpt4o_topic_in_generation_5k_unique_final.csv",
+                   ZEFCNP_URL.format("gpt4o_topic_in_generation_5k_unique_final.csv"),
+                   "277756bd46a36cdf6139a3992e0d81811fe295f6cd5526a5dd0b2db6ce742857",
+                   "none stated; cite Zef-CNP, ECIR 2025"),
+        PublicFile("zefcnp/llama3.1_topic_in_generation_unique_5k_final.csv",
+                   ZEFCNP_URL.format("llama3.1_topic_in_generation_unique_5k_final.csv"),
+                   "b0336a2e20c51182d82b6c2ec2b519893b883d934e60ceb114f16b3be4ec4d80",
+                   "none stated; cite Zef-CNP, ECIR 2025"),
     ]
 }
 
@@ -221,9 +236,112 @@ def load_ambignq(split: str = "dev") -> pd.DataFrame:
     })
 
 
+#: The declared development slice: this many AmbigNQ **train** questions, with labels, are the only real
+#: labelled data a choice of strategy, prompt or hyper-parameter may look at (never AmbigNQ dev).
+AMBIGNQ_DEV_SLICE_SIZE = 500
+#: Seed of the one permutation of AmbigNQ train that fixes the dev slice (its first questions) and the order in
+#: which ``real_seeded`` generation takes its seeds (the rest, never the dev slice).
+AMBIGNQ_TRAIN_PERMUTATION_SEED = 15
+
+
+def ambignq_train_questions() -> list[str]:
+    """AmbigNQ train questions in file order; the annotations (labels) are not read."""
+    path = resolve_public_file("ambignq/train_light.json")
+    return [" ".join(str(r["question"]).split()) for r in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _ambignq_train_order() -> list[int]:
+    """Indices of AmbigNQ train in the fixed permutation, first occurrence of each normalised question only."""
+    import numpy as np
+
+    questions = ambignq_train_questions()
+    order = np.random.default_rng(AMBIGNQ_TRAIN_PERMUTATION_SEED).permutation(len(questions))
+    seen: set[str] = set()
+    kept: list[int] = []
+    for index in order.tolist():
+        key = questions[index].casefold()
+        if key not in seen:
+            seen.add(key)
+            kept.append(index)
+    return kept
+
+
+def load_ambignq_dev_slice() -> pd.DataFrame:
+    """The declared development slice (``dev`` in code): the first :data:`AMBIGNQ_DEV_SLICE_SIZE` questions of
+    the fixed permutation of AmbigNQ **train**, with labels, plus ``train_index``. Disjoint from every
+    ``real_seeded`` seed and from AmbigNQ dev."""
+    frame = load_ambignq("train")
+    chosen = _ambignq_train_order()[:AMBIGNQ_DEV_SLICE_SIZE]
+    out = frame.iloc[chosen].reset_index(drop=True)
+    out["initial_request"] = out["initial_request"].map(lambda t: " ".join(str(t).split()))
+    out.insert(0, "train_index", chosen)
+    return out
+
+
+def real_seed_questions(limit: int | None = None, exclude: set[str] | None = None) -> list[str]:
+    """Seeds of ``real_seeded`` generation: AmbigNQ train questions (labels never read) in the fixed
+    permutation after the dev slice, skipping any whose case-folded text is in ``exclude`` (evaluation
+    texts). A larger ``limit`` extends a smaller one, so a grown run reuses the earlier answers."""
+    questions = ambignq_train_questions()
+    blocked = {t.casefold() for t in exclude or set()}
+    seeds = [questions[i] for i in _ambignq_train_order()[AMBIGNQ_DEV_SLICE_SIZE:]
+             if questions[i].casefold() not in blocked]
+    return seeds if limit is None else seeds[:limit]
+
+
+# --------------------------------------------------------------------------------------------- CLAMBER
+
+#: CLAMBER subclasses in the honest headline set (NK + LA). ICL is a template artefact and MC repeats AmbigNQ.
+CLAMBER_HEADLINE_SUBCLASSES = ("NK", "co-reference", "polysemy")
+CLAMBER_ARTEFACT_SUBCLASSES = ("ICL",)
+
+
+def load_clamber(subclasses: tuple[str, ...] | None = CLAMBER_HEADLINE_SUBCLASSES) -> pd.DataFrame:
+    """CLAMBER questions with ``initial_request, binary_label, category, subclass``, in file order.
+
+    Each line of the file is a JSON-encoded string holding the JSON object. Whitespace (newlines inside
+    questions) is collapsed. The default keeps the headline subclasses (FD-NK + LA: 1,200 questions, 600
+    needing clarification); ``("ICL",)`` gives the template artefact alone, ``None`` every subclass but MC,
+    whose questions are AmbigNQ's.
+    """
+    path = resolve_public_file("clamber/clamber_benchmark.jsonl")
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record = json.loads(record) if isinstance(record, str) else record
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{path}, line {line_no}: not JSON ({exc.msg}). Fix: delete the copy so it is "
+                                "fetched again.") from None
+        if record["category"] == "MC":
+            continue
+        if subclasses is not None and record["subclass"] not in subclasses:
+            continue
+        rows.append({"initial_request": " ".join(str(record["question"]).split()),
+                     "binary_label": int(record["require_clarification"]),
+                     "category": record["category"], "subclass": record["subclass"]})
+    return pd.DataFrame(rows, columns=["initial_request", "binary_label", "category", "subclass"])
+
+
 # -------------------------------------------------------------------------------------- evaluation sets
 
 EVAL_SETS = ("clariq", "ambignq", "clariq_test")
+#: The benchmarks of the transfer study (04's transfer table); ``clamber`` is NK + LA, ``clamber_icl`` the
+#: template artefact reported apart.
+TRANSFER_BENCHMARKS = ("clariq", "ambignq", "clamber")
+#: Every set :func:`load_eval_set` knows, the development slice included.
+KNOWN_SETS = EVAL_SETS + ("clamber", "clamber_icl", "ambignq_train_dev")
+
+
+def evaluation_texts() -> set[str]:
+    """Every evaluation text (ClariQ, AmbigNQ dev, CLAMBER all subclasses but MC), case-folded and with
+    whitespace collapsed: what no training pool or seed may contain."""
+    texts: list[str] = []
+    for frame in (load_clariq(), load_ambignq("dev"), load_clamber(None)):
+        texts += frame["initial_request"].astype(str).tolist()
+    return {" ".join(t.split()).casefold() for t in texts}
 
 
 def load_eval_set(name: str) -> pd.DataFrame:
@@ -234,7 +352,13 @@ def load_eval_set(name: str) -> pd.DataFrame:
         return load_ambignq("dev")
     if name == "clariq_test":
         return load_clariq("test")
-    raise DataFileError(f"Unknown evaluation set {name!r}; choose one of {EVAL_SETS}.")
+    if name == "clamber":
+        return load_clamber()
+    if name == "clamber_icl":
+        return load_clamber(CLAMBER_ARTEFACT_SUBCLASSES)
+    if name == "ambignq_train_dev":
+        return load_ambignq_dev_slice()
+    raise DataFileError(f"Unknown evaluation set {name!r}; choose one of {KNOWN_SETS}.")
 
 
 def binary_tsv_bytes(frame: pd.DataFrame) -> bytes:

@@ -83,6 +83,33 @@ def binary_metrics(y_true: Sequence[int], probability: Sequence[float], threshol
     }
 
 
+def length_controlled_roc_auc(texts: Sequence[str], y_true: Sequence[int], score: Sequence[float]
+                              ) -> dict[str, float]:
+    """ROC-AUC within bins of equal word count, averaged with weights ``n_clear * n_ambiguous`` per bin.
+
+    This is the probability that a random ambiguous query outscores a random clear one *of the same length*:
+    a score that only measures length gets 0.5. ``coverage`` is the share of queries in bins holding both
+    classes (the rest cannot be compared at equal length). ``auc`` is NaN when no bin holds both classes.
+    """
+    y, p = _check_inputs(y_true, score)
+    words = np.array([len(str(t).split()) for t in texts])
+    if len(words) != len(y):
+        raise EvaluationError(f"{len(words)} texts but {len(y)} labels.")
+    total_weight, weighted, covered = 0.0, 0.0, 0
+    for length in np.unique(words):
+        in_bin = words == length
+        n1 = int(y[in_bin].sum())
+        n0 = int(in_bin.sum()) - n1
+        if n1 == 0 or n0 == 0:
+            continue
+        weight = float(n1 * n0)
+        weighted += weight * float(roc_auc_score(y[in_bin], p[in_bin]))
+        total_weight += weight
+        covered += int(in_bin.sum())
+    auc = weighted / total_weight if total_weight else math.nan
+    return {"auc": auc, "coverage": covered / len(y)}
+
+
 def macro_f1_resampled(y: np.ndarray, pred: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Macro-F1 (labels 0 and 1, zero_division=0) of each row of resample indices ``index`` (B x n)."""
     yt = y[index].astype(bool)

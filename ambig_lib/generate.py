@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 
 from .errors import AmbigError
-from .generation import GenerationConfig, generate_set, length_summary
+from .generation import GenerationConfig, generate_set, generation_units, length_summary
 from .prompts import PROMPT_STYLES
-from .topics import load_topics
 
 
 def parse_options(items: Sequence[str]) -> dict[str, Any]:
@@ -44,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="backend option, repeatable (value parsed as YAML)")
     parser.add_argument("--prompt", default="length_matched", choices=sorted(PROMPT_STYLES))
-    parser.add_argument("--limit", type=int, default=None, help="first N topics only (default: all)")
+    parser.add_argument("--limit", type=int, default=None, help="first N topics (or real seeds for real_seeded; default: all topics, 1000 seeds)")
     parser.add_argument("--topics-file", type=Path, default=None, help="a topics file instead of the packaged list")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=None, help="default: the teacher's registered value")
@@ -67,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .teachers.registry import build_teacher
 
-        topics = load_topics(args.limit, args.topics_file)
+        topics = generation_units(args.prompt, args.limit, args.topics_file)
         config = GenerationConfig.for_teacher(
             args.teacher, args.prompt, topics, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
             max_tokens=args.max_tokens, max_attempts=args.max_attempts, batch_size=args.batch_size,

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from . import paths
 from .errors import AmbigError
 from .io_utils import sha256_file, write_json_atomic, write_text_atomic
-from .prompts import INTENTS_PER_TOPIC, PromptStyle, get_prompt_style
+from .prompts import INTENTS_PER_TOPIC, TAXONOMY, PromptStyle, get_prompt_style, register_plan
 from .teachers.base import ChatRequest, ChatResponse, Teacher
 from .teachers.cache import CachedTeacher
 
@@ -125,7 +125,8 @@ class IntentPair:
     user_information_need: str
     ambiguity_type: str = ""
     sample_index: int = 0
-    problem: str = ""  # why the ambiguous query could not be built (length_matched); the pair is then dropped
+    problem: str = ""  # why the pair cannot be used (bad replacement, length gap, added year): dropped later
+    register: str = ""  # taxonomy: keywords, question or instruction
 
     @property
     def pair_id(self) -> str:
@@ -243,19 +244,55 @@ def replace_detail(specific: str, detail: str, replacement: str) -> str:
     return re.sub(r"\s+([?.,!])", r"\1", " ".join(built.split()))
 
 
-def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: int = 0) -> list[IntentPair]:
-    """Validate one teacher answer for ``topic``; return its pairs or raise :class:`OutputRejected`."""
-    data = _extract_json(text)
+def _answer_items(data: Any, style: PromptStyle, topic: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The answer's pairs as (raw item, fixed fields) in the style's layout; fixed fields are the ones the
+    layout implies (a taxonomy pair's type and register, a rewrite's intent)."""
+    if style.layout == "taxonomy":
+        if not isinstance(data, dict):
+            raise OutputRejected("wrong_schema", "expected an object with one pair per ambiguity type")
+        plan = register_plan(topic)
+        return [(data.get(kind), {"ambiguity_type": kind, "register": plan[kind], "intent": kind})
+                for kind in TAXONOMY]
+    if style.layout == "rewrite":
+        return [(data, {"intent": "rewrite"})]
     if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
         raise OutputRejected("wrong_schema", 'expected an object {"intents": [...]}')
     items = data["intents"]
     if len(items) != INTENTS_PER_TOPIC:
         raise OutputRejected("wrong_count", f"{len(items)} intents, expected {INTENTS_PER_TOPIC}")
+    return [(item, {}) for item in items]
+
+
+#: A year (four digits from 1000 to 2099) in a query.
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+
+
+def pair_problem(style: PromptStyle, topic: str, specific: str, ambiguous: str) -> str:
+    """Why a well-formed pair is still unusable (empty when it is fine): lengths further apart than the style
+    allows, or (``rewrite``) a specific rewrite that adds a year the seed does not have."""
+    if style.max_word_difference is not None:
+        gap = abs(word_count(specific) - word_count(ambiguous))
+        if gap > style.max_word_difference:
+            return f"length_mismatch: the queries differ by {gap} words (at most {style.max_word_difference})"
+    if style.layout == "rewrite":
+        added = set(_YEAR.findall(specific)) - set(_YEAR.findall(topic))
+        if added:
+            return f"added_year: the specific rewrite adds {sorted(added)[0]}, which the seed does not have"
+    return ""
+
+
+def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: int = 0) -> list[IntentPair]:
+    """Validate one teacher answer for ``topic`` (or seed); return its pairs or raise :class:`OutputRejected`.
+
+    A malformed answer rejects the whole unit (it is asked again); a well-formed pair that cannot be used
+    (bad replacement, lengths too far apart, an added year) is kept with its ``problem`` and dropped later.
+    """
+    data = _extract_json(text)
     pairs: list[IntentPair] = []
-    for i, item in enumerate(items):
+    for i, (item, fixed) in enumerate(_answer_items(data, style, topic)):
         if not isinstance(item, dict):
             raise OutputRejected("wrong_schema", f"intent {i + 1} is not an object")
-        values: dict[str, str] = {}
+        values: dict[str, str] = dict(fixed)
         for name in style.fields:
             value = item.get(name)
             if not isinstance(value, str):
@@ -278,11 +315,13 @@ def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: 
         if not problem and normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
             raise OutputRejected("ambiguous_equals_specific",
                                  f"intent {i + 1}: ambiguous query equals the specific one")
+        if not problem:
+            problem = pair_problem(style, topic, values["specific_query"], values["ambiguous_query"])
+        need = values.get("user_information_need", values.get("missing_information", ""))
         pairs.append(IntentPair(topic=topic, index=i, intent=values["intent"],
                                 specific_query=values["specific_query"], ambiguous_query=values["ambiguous_query"],
-                                user_information_need=values["user_information_need"],
-                                ambiguity_type=values.get("ambiguity_type", ""), sample_index=sample_index,
-                                problem=problem))
+                                user_information_need=need, ambiguity_type=values.get("ambiguity_type", ""),
+                                sample_index=sample_index, problem=problem, register=values.get("register", "")))
     if all(p.problem for p in pairs):
         raise OutputRejected("no_usable_pair", "no intent gave a usable ambiguous query: " + pairs[0].problem)
     intents = Counter(normalise_text(p.intent) for p in pairs)
@@ -315,10 +354,15 @@ def question_count(text: str) -> int:
 
 
 def drop_unbuilt_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
-    """Drop the pairs whose ambiguous query could not be built (``problem`` set), each listed with its reason."""
+    """Drop the pairs that cannot be used (``problem`` set), each listed with its reason."""
     kept = [p for p in pairs if not p.problem]
-    removed = [{"stage": "bad_replacement", "pair": asdict(p), "reason": p.problem} for p in pairs if p.problem]
+    removed = [{"stage": "bad_replacement" if p.problem.split(":")[0] not in _PAIR_CHECKS else "pair_check",
+                "pair": asdict(p), "reason": p.problem} for p in pairs if p.problem]
     return DedupResult(kept, removed)
+
+
+#: Problems found by :func:`pair_problem` (the rest come from ``length_matched``'s replacement).
+_PAIR_CHECKS = frozenset({"length_mismatch", "added_year"})
 
 
 def drop_multi_question_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
@@ -398,15 +442,17 @@ def drop_near_duplicates(pairs: Sequence[IntentPair], threshold: float = 0.8) ->
 # ----------------------------------------------------------------------------------------------- output
 
 def pairs_to_frame(pairs: Sequence[IntentPair]) -> pd.DataFrame:
-    """Two rows per pair (specific, label 0, then ambiguous, label 1) in the TSV column order."""
+    """Two rows per pair (specific, label 0, then ambiguous, label 1) in the TSV column order; a ``register``
+    column is added when the pairs have one (taxonomy)."""
     rows = []
     for p in pairs:
         for query, label in ((p.specific_query, 0), (p.ambiguous_query, 1)):
             rows.append({"topic": p.topic, "initial_request": query, "binary_label": label,
                          "user_information_need": p.user_information_need, "intent": p.intent,
                          "ambiguity_type": p.ambiguity_type if label == 1 else "", "pair_id": p.pair_id,
-                         "sample_index": p.sample_index})
-    return pd.DataFrame(rows, columns=list(TSV_COLUMNS))
+                         "sample_index": p.sample_index, "register": p.register})
+    columns = list(TSV_COLUMNS) + (["register"] if any(p.register for p in pairs) else [])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def frame_to_tsv(frame: pd.DataFrame) -> str:
@@ -462,14 +508,11 @@ def _failure_record(topic: str, sample_index: int, response: ChatResponse, rejec
             "completion_tokens": response.completion_tokens, "raw": response.text}
 
 
-def _count_parsed_rows(text: str) -> int:
+def _count_parsed_rows(text: str, style: PromptStyle, topic: str) -> int:
     """Non-empty queries in an answer whose JSON parses (0 otherwise): the ``parsed`` stage count."""
     try:
-        data = _extract_json(text)
+        items = [item for item, _ in _answer_items(_extract_json(text), style, topic)]
     except OutputRejected:
-        return 0
-    items = data.get("intents") if isinstance(data, dict) else None
-    if not isinstance(items, list):
         return 0
     return sum(1 for item in items if isinstance(item, dict)
                for key in ("specific_query", "ambiguous_query")
@@ -532,7 +575,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
                     fresh["calls"] += 1
                     fresh["completion_tokens"] += response.completion_tokens
                     fresh["prompt_tokens"] += response.prompt_tokens
-                chosen_parsed_rows[topic] = _count_parsed_rows(response.text) if response.error is None else 0
+                chosen_parsed_rows[topic] = _count_parsed_rows(response.text, style, topic) if response.error is None else 0
                 if chosen_parsed_rows[topic]:
                     attempts["parsed"] += 1
                 try:
@@ -558,7 +601,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
                          "reason": f"no valid answer in {config.max_attempts} attempts"})
     frame = pairs_to_frame(near.kept)
     per_topic = Counter(p.topic for p in near.kept)
-    not_full = {t: per_topic.get(t, 0) for t in topics if per_topic.get(t, 0) != INTENTS_PER_TOPIC}
+    not_full = {t: per_topic.get(t, 0) for t in topics if per_topic.get(t, 0) != style.pairs_per_unit}
 
     if len(frame):
         write_text_atomic(files["tsv"], frame_to_tsv(frame))
@@ -572,7 +615,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
         "topics_not_5_of_5": len(not_full),
         "attempts": attempts["attempts"], "attempts_parsed": attempts["parsed"], "attempts_valid": attempts["valid"],
         "attempts_failed": attempts["attempts"] - attempts["valid"],
-        "rows_requested": len(topics) * 2 * INTENTS_PER_TOPIC,
+        "rows_requested": len(topics) * 2 * style.pairs_per_unit,
         "rows_parsed": sum(chosen_parsed_rows.values()),
         "rows_valid": 2 * len(ordered),
         "rows_after_replacement_check": 2 * len(built.kept),
@@ -639,14 +682,29 @@ def examples(frame: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------------------- notebook helpers
 
-def make_configs(teacher: str, prompt_styles: Sequence[str], limit: int | None = None, seed: int = 0,
-                 **settings: Any) -> list[GenerationConfig]:
-    """One config per prompt style over the packaged topics (the first ``limit``); sampling settings left
-    out (or None) take the teacher's registered defaults."""
+#: Seeds a ``real_seeded`` run takes when no limit is given.
+DEFAULT_REAL_SEEDS = 1000
+
+
+def generation_units(prompt: str, limit: int | None = None, topics_file: Path | None = None) -> list[str]:
+    """What each request of ``prompt`` is about: the packaged topics (or ``topics_file``), or for a ``seed``
+    style the real AmbigNQ-train seed questions (never the dev slice, never an evaluation text)."""
+    from .data import evaluation_texts, real_seed_questions
     from .topics import load_topics
 
-    topics = load_topics(limit)
-    return [GenerationConfig.for_teacher(teacher, p, topics, seed=seed, **settings) for p in prompt_styles]
+    if get_prompt_style(prompt).unit_name == "seed":
+        if limit is not None and limit < 1:
+            raise GenerationError(f"limit must be >= 1, got {limit}.")
+        return real_seed_questions(DEFAULT_REAL_SEEDS if limit is None else limit, exclude=evaluation_texts())
+    return load_topics(limit, topics_file)
+
+
+def make_configs(teacher: str, prompt_styles: Sequence[str], limit: int | None = None, seed: int = 0,
+                 **settings: Any) -> list[GenerationConfig]:
+    """One config per prompt style over its units (the packaged topics, or real seeds; the first ``limit``);
+    sampling settings left out (or None) take the teacher's registered defaults."""
+    return [GenerationConfig.for_teacher(teacher, p, generation_units(p, limit), seed=seed, **settings)
+            for p in prompt_styles]
 
 
 def generate_sets(teacher: Teacher, configs: Sequence[GenerationConfig], out_dir: str | Path | None = None,

@@ -13,7 +13,7 @@ from .inspection import inspection_table, length_long_format, wordpiece_token_co
 from .io_utils import write_text_atomic
 from .models import resolve_model
 from .plots import length_distribution_figure, save_figure, shortcut_accuracy_figure
-from .teacher_sets import load_teacher_set, teacher_label, teacher_set_names
+from .teacher_sets import load_teacher_set, resolve_teacher_sets, teacher_label
 
 
 @dataclass
@@ -26,14 +26,8 @@ class InspectionResult:
 
 
 def resolve_set_names(teacher_sets: str | list[str]) -> list[str]:
-    """``"all"`` -> every registered set (published + generated); ``"published"`` -> the six; else the list."""
-    if teacher_sets == "all":
-        return teacher_set_names(include_generated=True)
-    if teacher_sets == "published":
-        return teacher_set_names(include_generated=False)
-    if isinstance(teacher_sets, str):
-        return [teacher_sets]
-    return list(teacher_sets)
+    """Set names of a specification (``all``: every family, ``published``, ``study``, a list, ...)."""
+    return resolve_teacher_sets(teacher_sets)
 
 
 def run_inspection(teacher_sets: str | list[str] = "all", tokenizer_model: str | None = "minilm",

@@ -40,6 +40,34 @@ AMBIGUITY_TYPES: dict[str, str] = {
 
 EXAMPLE_TOPIC = "Astronomy"
 
+#: The taxonomy of ambiguity that real benchmarks contain (the ``taxonomy`` strategy writes one minimal pair
+#: of each type per topic; ``real_seeded`` tags its pairs with one of them).
+TAXONOMY: dict[str, str] = {
+    "unresolved_reference": "a pronoun or 'that one' pointing at nothing said",
+    "polysemous_term": "a word with several meanings (corona, jaguar, python, bank)",
+    "missing_time": "the answer changes over time and no time is given",
+    "missing_place": "the answer depends on a place that is not given",
+    "shared_name": "several people, places, works or events share the name",
+    "broad_request": "a request so broad that it has many facets",
+    "unfamiliar_term": "an unfamiliar or invented name that nobody can identify",
+    "missing_task_detail": "a task that lacks a detail or constraint it needs",
+}
+
+#: Registers a taxonomy pair is written in (both queries of a pair share one; it rotates across pairs).
+REGISTERS: dict[str, str] = {
+    "keywords": "search-box keywords, lower case, no question mark",
+    "question": "a natural factoid question",
+    "instruction": "a task instruction in the imperative",
+}
+
+
+def register_plan(topic: str) -> dict[str, str]:
+    """Register of each taxonomy type for ``topic``: a rotation whose offset comes from the topic's SHA-256,
+    so registers are balanced over types and topics, and the plan is the same on every run."""
+    offset = int(sha256_text(topic), 16) % len(REGISTERS)
+    names = list(REGISTERS)
+    return {kind: names[(i + offset) % len(names)] for i, kind in enumerate(TAXONOMY)}
+
 
 class PromptError(AmbigError):
     """An unknown prompt style was requested."""
@@ -61,25 +89,59 @@ class PromptStyle:
     #: True: the teacher names a ``detail`` of its specific query and a ``vague_replacement``; the ambiguous
     #: query is built by that one replacement (no paraphrase possible, the same length up to the swap).
     ambiguous_by_replacement: bool = False
+    #: How the answer is laid out: ``intents`` (a list of intents per topic), ``taxonomy`` (one pair per
+    #: :data:`TAXONOMY` type, keyed by type), ``rewrite`` (one pair rewritten from a real seed question).
+    layout: str = "intents"
+    #: Largest allowed difference in words between the two queries of a pair (None: not checked).
+    max_word_difference: int | None = None
+
+    @property
+    def pairs_per_unit(self) -> int:
+        """Pairs one answer holds: 5 intents, one per taxonomy type, or one rewrite pair."""
+        return {"intents": INTENTS_PER_TOPIC, "taxonomy": len(TAXONOMY), "rewrite": 1}[self.layout]
+
+    @property
+    def unit_name(self) -> str:
+        """What one request is about: a ``topic`` or a real ``seed`` question."""
+        return "seed" if self.layout == "rewrite" else "topic"
 
     def user_message(self, topic: str) -> str:
+        if self.layout == "taxonomy":
+            plan = ", ".join(f"{kind}={register}" for kind, register in register_plan(topic).items())
+            return self.user_template.format(topic=topic, plan=plan)
         return self.user_template.format(topic=topic, n=INTENTS_PER_TOPIC)
 
-    def example_output(self) -> str:
-        """The worked example as the assistant would write it (compact JSON, one intent per line)."""
+    def example_output(self, item: dict[str, str] | None = None) -> str:
+        """A worked answer as the assistant would write it (compact JSON, one pair or intent per line)."""
+        if self.layout == "taxonomy":
+            lines = [f"{json.dumps(kind)}: " + json.dumps({k: ex[k] for k in self.fields}, ensure_ascii=False)
+                     for kind, ex in zip(TAXONOMY, self.example_intents, strict=True)]
+            return "{\n" + ",\n".join(lines) + "\n}"
+        if self.layout == "rewrite":
+            chosen = item if item is not None else self.example_intents[0]
+            return json.dumps({k: chosen[k] for k in self.fields}, ensure_ascii=False)
         lines = [json.dumps({k: item[k] for k in self.fields}, ensure_ascii=False) for item in self.example_intents]
         return '{"intents": [\n' + ",\n".join(lines) + "\n]}"
 
-    def json_schema(self) -> dict[str, Any]:
-        """JSON schema of the answer: an object with exactly ``INTENTS_PER_TOPIC`` intents."""
+    def _item_schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         for name in self.fields:
             spec: dict[str, Any] = {"type": "string"}
             if name in self.field_enums:
                 spec["enum"] = list(self.field_enums[name])
             properties[name] = spec
-        item = {"type": "object", "properties": properties, "required": list(self.fields),
+        return {"type": "object", "properties": properties, "required": list(self.fields),
                 "additionalProperties": False}
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON schema of the answer: exactly ``INTENTS_PER_TOPIC`` intents, one object per taxonomy type
+        (every type required, so types are balanced by construction), or one rewrite pair."""
+        item = self._item_schema()
+        if self.layout == "taxonomy":
+            return {"type": "object", "properties": {kind: item for kind in TAXONOMY},
+                    "required": list(TAXONOMY), "additionalProperties": False}
+        if self.layout == "rewrite":
+            return item
         return {
             "type": "object",
             "properties": {"intents": {"type": "array", "items": item,
@@ -88,20 +150,31 @@ class PromptStyle:
             "additionalProperties": False,
         }
 
+    def example_turns(self) -> tuple[dict[str, str], ...]:
+        """The worked examples as previous chat turns (user + assistant per example)."""
+        if self.layout == "rewrite":
+            turns: list[dict[str, str]] = []
+            for item in self.example_intents:
+                turns += [{"role": "user", "content": self.user_message(item["seed"])},
+                          {"role": "assistant", "content": self.example_output(item)}]
+            return tuple(turns)
+        return ({"role": "user", "content": self.user_message(EXAMPLE_TOPIC)},
+                {"role": "assistant", "content": self.example_output()})
+
     def messages(self, topic: str) -> tuple[dict[str, str], ...]:
-        """The chat sent for ``topic``: system, the worked example (user + assistant), the real request."""
-        return (
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": self.user_message(EXAMPLE_TOPIC)},
-            {"role": "assistant", "content": self.example_output()},
-            {"role": "user", "content": self.user_message(topic)},
-        )
+        """The chat sent for ``topic`` (or seed): system, the worked examples, the real request."""
+        return ({"role": "system", "content": self.system}, *self.example_turns(),
+                {"role": "user", "content": self.user_message(topic)})
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that defines the prompt (hashed into :meth:`prompt_hash`)."""
+        if self.layout == "intents":  # unchanged, so the committed sets keep their prompt hash
+            return {"name": self.name, "system": self.system, "user_template": self.user_template,
+                    "example_topic": EXAMPLE_TOPIC, "example_output": self.example_output(),
+                    "schema": self.json_schema()}
         return {"name": self.name, "system": self.system, "user_template": self.user_template,
-                "example_topic": EXAMPLE_TOPIC, "example_output": self.example_output(),
-                "schema": self.json_schema()}
+                "examples": list(self.example_turns()), "schema": self.json_schema(),
+                "max_word_difference": self.max_word_difference}
 
     def prompt_hash(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`fingerprint`."""
@@ -171,6 +244,67 @@ _LENGTH_MATCHED_EXAMPLE: tuple[dict[str, str], ...] = (
      "vague_replacement": "Polaris K-7", "ambiguous_query": "Is the Polaris K-7 good for viewing galaxies?"},
 )
 
+_TAXONOMY_KINDS = "\n".join(f"  {name}: {text}" for name, text in TAXONOMY.items())
+_REGISTER_TEXT = "\n".join(f"  {name}: {text}" for name, text in REGISTERS.items())
+
+_TAXONOMY_INSTRUCTIONS = """For the topic the user names, write one minimal pair of user queries for EACH kind of ambiguity below, in the register the user gives for that kind:
+- "specific_query": a query with exactly one clear answer or task (label 0).
+- "ambiguous_query": the SAME query with the information that pins it down removed or replaced, so that it has several plausible answers and a system would have to ask back (label 1). Keep the other words; it may be at most 2 words shorter or longer than the specific query.
+- "missing_information": the clarifying question a system would have to ask.
+Kinds of ambiguity:
+""" + _TAXONOMY_KINDS + """
+Registers (both queries of a pair use the same one):
+""" + _REGISTER_TEXT + """
+All queries must differ and be about the topic."""
+
+# A worked example whose registers follow register_plan("Astronomy").
+_TAXONOMY_EXAMPLE: tuple[dict[str, str], ...] = (
+    {"specific_query": "How far is the Andromeda Galaxy from Earth?",
+     "ambiguous_query": "How far is that galaxy from Earth?", "missing_information": "Which galaxy do you mean?"},
+    {"specific_query": "Explain how a star's corona forms",
+     "ambiguous_query": "Explain how the corona forms",
+     "missing_information": "Do you mean a star's corona, the virus or something else?"},
+    {"specific_query": "nasa administrator name 2015", "ambiguous_query": "nasa administrator name",
+     "missing_information": "In which year?"},
+    {"specific_query": "What time does the sun set in Oslo today?",
+     "ambiguous_query": "What time does the sun set today?", "missing_information": "Where are you?"},
+    {"specific_query": "Give the launch date of the Voyager 2 probe",
+     "ambiguous_query": "Give the launch date of the Voyager probe",
+     "missing_information": "Voyager 1 or Voyager 2?"},
+    {"specific_query": "how stellar black holes form", "ambiguous_query": "everything about black holes",
+     "missing_information": "What about black holes: formation, size, imaging or something else?"},
+    {"specific_query": "When was the Hubble Space Telescope launched?",
+     "ambiguous_query": "When was the Zarnell Space Telescope launched?",
+     "missing_information": "What is the Zarnell Space Telescope?"},
+    {"specific_query": "Recommend a beginner telescope under $300 for planets",
+     "ambiguous_query": "Recommend a good telescope for me",
+     "missing_information": "What budget, and what do you want to observe?"},
+)
+
+_REWRITE_INSTRUCTIONS = """The user gives a real question from a search engine. Rewrite it twice, in the same style as the original (same register and casing, about the same length):
+- "specific_query": a rewrite with exactly one correct answer: add or sharpen the one detail that pins it down (which person, work, event, sense, place, time or task). Never write the answer or a hint of it, never invent facts, and add a year only when the answer changes over time (label 0).
+- "ambiguous_query": a rewrite with several plausible correct answers: the detail that pins it down is left out or blurred, so a system would have to ask back (label 1).
+- "ambiguity_type": which detail separates the two, one of:
+""" + _TAXONOMY_KINDS + """
+- "missing_information": the clarifying question the ambiguous rewrite needs.
+The two rewrites may differ by at most 3 words in length."""
+
+_REWRITE_EXAMPLE: tuple[dict[str, str], ...] = (
+    {"seed": "who sang the song hallelujah", "specific_query": "who wrote and first recorded the song hallelujah",
+     "ambiguous_query": "who sang the song hallelujah on tv", "ambiguity_type": "shared_name",
+     "missing_information": "Which version or performance do you mean?"},
+    {"seed": "when did the giants win the super bowl",
+     "specific_query": "when did the new york giants win their first super bowl",
+     "ambiguous_query": "when did the giants win a super bowl", "ambiguity_type": "shared_name",
+     "missing_information": "Which of the Giants' Super Bowl wins?"},
+    {"seed": "what is the population of georgia", "specific_query": "what is the population of the us state of georgia",
+     "ambiguous_query": "how many people live in georgia", "ambiguity_type": "polysemous_term",
+     "missing_information": "The US state or the country?"},
+    {"seed": "who is the prime minister of canada", "specific_query": "who was the prime minister of canada in 1990",
+     "ambiguous_query": "who was the prime minister of canada", "ambiguity_type": "missing_time",
+     "missing_information": "At what time?"},
+)
+
 PROMPT_STYLES: dict[str, PromptStyle] = {
     "seed": PromptStyle(
         name="seed",
@@ -191,6 +325,29 @@ PROMPT_STYLES: dict[str, PromptStyle] = {
                 "vague_replacement"),
         field_enums={"ambiguity_type": tuple(AMBIGUITY_TYPES)},
         ambiguous_by_replacement=True,
+    ),
+    "taxonomy": PromptStyle(
+        name="taxonomy",
+        description="one minimal pair per ambiguity type of a declared taxonomy, registers rotated, "
+                    "lengths within 2 words",
+        system=_SYSTEM + "\n\n" + _TAXONOMY_INSTRUCTIONS,
+        user_template='Topic: "{topic}". Registers: {plan}.',
+        example_intents=_TAXONOMY_EXAMPLE,
+        fields=("specific_query", "ambiguous_query", "missing_information"),
+        layout="taxonomy",
+        max_word_difference=2,
+    ),
+    "real_seeded": PromptStyle(
+        name="real_seeded",
+        description="a real, unlabeled AmbigNQ-train question rewritten into a one-answer and an "
+                    "underspecified question in its style",
+        system=_SYSTEM + "\n\n" + _REWRITE_INSTRUCTIONS,
+        user_template='Question: "{topic}"',
+        example_intents=_REWRITE_EXAMPLE,
+        fields=("specific_query", "ambiguous_query", "ambiguity_type", "missing_information"),
+        field_enums={"ambiguity_type": tuple(TAXONOMY)},
+        layout="rewrite",
+        max_word_difference=3,
     ),
 }
 

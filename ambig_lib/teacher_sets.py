@@ -45,19 +45,93 @@ PUBLISHED_SETS: dict[str, PublishedTeacherSet] = {
 }
 
 
-def generated_set_names() -> list[str]:
-    """Names (``generated/<stem>``) of the teacher sets written by our generation stage."""
-    folder = paths.synthetic_dir()
+@dataclass(frozen=True)
+class ExternalTeacherSet:
+    """A public synthetic set from other work (Zef-CNP): CSV ``<index>, initial_request, binary_label``,
+    no topic column. Each row becomes its own topic (``row-<index>``), so topic-grouped folds are folds
+    stratified by label."""
+
+    name: str
+    teacher: str
+    file_key: str
+    citation: str
+
+
+EXTERNAL_SETS: dict[str, ExternalTeacherSet] = {
+    s.name: s
+    for s in [
+        ExternalTeacherSet("zefcnp/gpt-4o-mini", "Zef-CNP GPT-4o-mini",
+                           "zefcnp/gpt4o_topic_in_generation_5k_unique_final.csv", "Zef-CNP, ECIR 2025"),
+        ExternalTeacherSet("zefcnp/llama-3.1-8b", "Zef-CNP Llama-3.1-8B",
+                           "zefcnp/llama3.1_topic_in_generation_unique_5k_final.csv", "Zef-CNP, ECIR 2025"),
+    ]
+}
+
+_SUFFIX = "_balanced_strict.tsv"
+
+
+def _sets_in(folder: Path, prefix: str) -> list[str]:
     if not folder.is_dir():
         return []
-    suffix = "_balanced_strict.tsv"
-    return sorted(f"generated/{p.name[: -len(suffix)]}" for p in folder.glob(f"*{suffix}"))
+    return sorted(f"{prefix}/{p.name[: -len(_SUFFIX)]}" for p in folder.glob(f"*{_SUFFIX}"))
+
+
+def strategy_dir() -> Path:
+    """Where the generation strategies of the transfer study write their sets (``strategy/<stem>``)."""
+    return paths.synthetic_dir() / "strategies"
+
+
+def generated_set_names() -> list[str]:
+    """Names (``generated/<stem>``) of the teacher sets written by our generation stage (01's styles)."""
+    return _sets_in(paths.synthetic_dir(), "generated")
+
+
+def strategy_set_names() -> list[str]:
+    """Names (``strategy/<stem>``) of the sets of the transfer study's strategies and their controls."""
+    return _sets_in(strategy_dir(), "strategy")
+
+
+#: The families a set specification may name, in the order they are listed.
+SET_FAMILIES = ("published", "zefcnp", "generated", "strategies")
+
+
+def family_names(family: str) -> list[str]:
+    """The set names of one family of :data:`SET_FAMILIES`."""
+    if family == "published":
+        return list(PUBLISHED_SETS)
+    if family == "zefcnp":
+        return list(EXTERNAL_SETS)
+    if family == "generated":
+        return generated_set_names()
+    if family == "strategies":
+        return strategy_set_names()
+    raise TeacherSetError(f"Unknown teacher-set family {family!r}; choose one of {', '.join(SET_FAMILIES)}.")
+
+
+#: Keywords of a set specification: each family, ``study`` (published + generated: the sets 03 and 04 train and
+#: evaluate) and ``all`` (every family).
+SET_KEYWORDS: dict[str, tuple[str, ...]] = {**{f: (f,) for f in SET_FAMILIES},
+                                            "study": ("published", "generated"), "all": SET_FAMILIES}
 
 
 def teacher_set_names(include_generated: bool = True) -> list[str]:
-    """All registered names: the six published sets, then the generated ones present on disk."""
-    names = list(PUBLISHED_SETS)
-    return names + generated_set_names() if include_generated else names
+    """The published sets, then (``include_generated``) the generated ones present on disk: the ``study``."""
+    return resolve_teacher_sets("study" if include_generated else "published")
+
+
+def resolve_teacher_sets(spec: str | Path | list[str] | tuple[str, ...]) -> list[str]:
+    """A set specification as names: a keyword of :data:`SET_KEYWORDS`, a name or path, or a list of these
+    (duplicates dropped, order kept)."""
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    names: list[str] = []
+    for item in items:
+        text = str(item)
+        if text in SET_KEYWORDS:
+            for family in SET_KEYWORDS[text]:
+                names += family_names(family)
+        else:
+            names.append(text)
+    return list(dict.fromkeys(names))
 
 
 def teacher_set_path(name_or_path: str | Path) -> Path:
@@ -65,6 +139,14 @@ def teacher_set_path(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text in PUBLISHED_SETS:
         return resolve_public_file(PUBLISHED_SETS[text].file_key)
+    if text in EXTERNAL_SETS:
+        return resolve_public_file(EXTERNAL_SETS[text].file_key)
+    if text.startswith("strategy/"):
+        path = strategy_dir() / f"{text.split('/', 1)[1]}{_SUFFIX}"
+        if not path.is_file():
+            raise TeacherSetError(f"Strategy set {text!r} not found at {path}. Fix: build it first "
+                                  "(python -m ambig_lib.strategies --help).")
+        return path
     if text.startswith("generated/"):
         path = paths.synthetic_dir() / f"{text.split('/', 1)[1]}_balanced_strict.tsv"
         if not path.is_file():
@@ -76,7 +158,7 @@ def teacher_set_path(name_or_path: str | Path) -> Path:
         return path
     raise TeacherSetError(
         f"Unknown teacher set {text!r}: not a registered name and not an existing file. "
-        f"Registered: {', '.join(teacher_set_names())}."
+        f"Registered: {', '.join(resolve_teacher_sets('all'))}."
     )
 
 
@@ -140,9 +222,31 @@ def parse_teacher_set(text: str, source: str = "<string>") -> pd.DataFrame:
     return frame
 
 
+def parse_external_set(path: Path) -> pd.DataFrame:
+    """A Zef-CNP CSV as a teacher set: ``topic`` is ``row-<index>`` (no topics), no information need."""
+    raw = pd.read_csv(path, dtype={"initial_request": str}, keep_default_na=False)
+    missing = [c for c in ("initial_request", "binary_label") if c not in raw.columns]
+    if missing:
+        raise TeacherSetError(f"{path}, line 1: missing column(s) {', '.join(missing)}. Fix: the file must have "
+                              "initial_request and binary_label columns.")
+    labels = raw["binary_label"].astype(str).str.strip().map(_LABELS)
+    bad = labels.isna() | (raw["initial_request"].str.strip() == "")
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise TeacherSetError(f"{path}, line {row + 2}: empty query or binary_label "
+                              f"{raw['binary_label'].iloc[row]!r} not 0 or 1. Fix: 0 = specific, 1 = ambiguous.")
+    index = raw[raw.columns[0]].astype(str) if raw.columns[0] not in ("initial_request", "binary_label") \
+        else pd.Series(range(len(raw))).astype(str)
+    return pd.DataFrame({"topic": "row-" + index, "initial_request": raw["initial_request"].str.strip(),
+                         "binary_label": labels.astype(int), "user_information_need": "",
+                         "source_line": range(2, len(raw) + 2)})
+
+
 def load_teacher_set(name_or_path: str | Path) -> pd.DataFrame:
     """Load a teacher set by registered name or path; see ``parse_teacher_set`` for the checks."""
     path = teacher_set_path(name_or_path)
+    if str(name_or_path) in EXTERNAL_SETS:
+        return parse_external_set(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -155,5 +259,7 @@ def teacher_label(name_or_path: str | Path) -> str:
     text = str(name_or_path)
     if text in PUBLISHED_SETS:
         return PUBLISHED_SETS[text].teacher
+    if text in EXTERNAL_SETS:
+        return EXTERNAL_SETS[text].teacher
     stem = Path(text).name
     return stem.removesuffix("_balanced_strict.tsv")

@@ -108,21 +108,15 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
 
 
 def resolve_teacher_sets(spec: str | Sequence[str]) -> list[str]:
-    """``"published"`` (the six published sets), ``"all"`` (+ generated ones on disk), ``"ceilings"`` (both
-    supervised ceilings), or a list of names/paths."""
-    from .teacher_sets import teacher_set_names
+    """A teacher-set specification (see :func:`ambig_lib.teacher_sets.resolve_teacher_sets`: ``published``,
+    ``zefcnp``, ``generated``, ``strategies``, ``study``, ``all``, names, paths) plus ``"ceilings"`` (both
+    supervised ceilings)."""
+    from .teacher_sets import resolve_teacher_sets as resolve_sets
 
-    if isinstance(spec, str):
-        if spec == "published":
-            return teacher_set_names(include_generated=False)
-        if spec == "all":
-            return teacher_set_names()
-        if spec == "ceilings":
-            return list(CEILING_DATASETS)
-        return [spec]
+    items = [spec] if isinstance(spec, str) else list(spec)
     names: list[str] = []
-    for item in spec:
-        names += resolve_teacher_sets(item) if item in ("published", "all", "ceilings") else [str(item)]
+    for item in items:
+        names += list(CEILING_DATASETS) if item == "ceilings" else resolve_sets(item)
     return list(dict.fromkeys(names))
 
 

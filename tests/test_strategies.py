@@ -1,0 +1,186 @@
+"""The transfer study's strategies: taxonomy and real_seeded prompts, counterfactual edits, controls, the new
+benchmarks and the development slice, the length-controlled ROC-AUC, and the frozen probe."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ambig_lib import counterfactual, data, strategies, teacher_sets
+from ambig_lib.evaluation import length_controlled_roc_auc
+from ambig_lib.generation import OutputRejected, generation_units, parse_topic_output
+from ambig_lib.prompts import EXAMPLE_TOPIC, PROMPT_STYLES, REGISTERS, TAXONOMY, register_plan
+from ambig_lib.topics import load_topics
+
+# ------------------------------------------------------------------------------------------- prompts
+
+def test_taxonomy_schema_requires_one_pair_of_every_type() -> None:
+    style = PROMPT_STYLES["taxonomy"]
+    schema = style.json_schema()
+    assert schema["required"] == list(TAXONOMY) and len(TAXONOMY) >= 8
+    assert schema["additionalProperties"] is False
+    item = schema["properties"]["unresolved_reference"]
+    assert item["required"] == ["specific_query", "ambiguous_query", "missing_information"]
+    assert style.pairs_per_unit == len(TAXONOMY)
+
+
+def test_taxonomy_worked_example_passes_validation_with_the_plan_of_its_topic() -> None:
+    style = PROMPT_STYLES["taxonomy"]
+    pairs = parse_topic_output(style.example_output(), style, EXAMPLE_TOPIC)
+    assert [p.ambiguity_type for p in pairs] == list(TAXONOMY)
+    assert [p.register for p in pairs] == list(register_plan(EXAMPLE_TOPIC).values())
+    assert not any(p.problem for p in pairs)  # every example pair is within 2 words
+    assert all(abs(len(p.specific_query.split()) - len(p.ambiguous_query.split())) <= 2 for p in pairs)
+    # keywords-register examples really are keywords (no question mark, lower case)
+    for p in pairs:
+        if p.register == "keywords":
+            assert "?" not in p.specific_query and p.specific_query == p.specific_query.lower()
+    assert "Registers: unresolved_reference=" in style.messages("Banking")[-1]["content"]
+
+
+def test_register_plan_is_balanced_over_the_topics() -> None:
+    counts = Counter(r for t in load_topics() for r in register_plan(t).values())
+    assert set(counts) == set(REGISTERS)
+    assert max(counts.values()) - min(counts.values()) <= 0.15 * max(counts.values())
+    assert register_plan("Banking") == register_plan("Banking")
+
+
+def test_taxonomy_pair_too_far_apart_in_length_is_dropped_not_the_topic() -> None:
+    style = PROMPT_STYLES["taxonomy"]
+    answer = json.loads("{" + style.example_output()[1:])
+    answer["missing_place"]["ambiguous_query"] = "Sunset?"
+    pairs = parse_topic_output(json.dumps(answer), style, EXAMPLE_TOPIC)
+    bad = [p for p in pairs if p.problem]
+    assert [p.ambiguity_type for p in bad] == ["missing_place"]
+    assert bad[0].problem.startswith("length_mismatch")
+
+
+def test_real_seeded_rejects_an_added_year_and_carries_several_worked_examples() -> None:
+    style = PROMPT_STYLES["real_seeded"]
+    seed = "who won the world cup"
+    messages = style.messages(seed)
+    assert sum(m["role"] == "assistant" for m in messages) >= 3  # several worked examples
+    assert messages[-1]["content"] == f'Question: "{seed}"'
+    ok = {"specific_query": "who won the first fifa world cup", "ambiguous_query": "who won a world cup",
+          "ambiguity_type": "shared_name", "missing_information": "Which one?"}
+    (pair,) = parse_topic_output(json.dumps(ok), style, seed)
+    assert not pair.problem and pair.topic == seed
+    year = dict(ok, specific_query="who won the fifa world cup in 2014")
+    with pytest.raises(OutputRejected, match="added_year"):  # its only pair is unusable: the seed is asked again
+        parse_topic_output(json.dumps(year), style, seed)
+    # a year the seed already has is fine
+    (pair,) = parse_topic_output(json.dumps(year), style, "who won the world cup in 2014")
+    assert not pair.problem
+
+
+# ------------------------------------------------------------------------------------- counterfactual
+
+@pytest.mark.parametrize(("edit", "query", "expected"), [
+    ("drop_time", "Who won the Nobel Prize in Literature in 2016?", "Who won the Nobel Prize in Literature?"),
+    ("drop_time", "What are the best phones this year?", "What are the best phones?"),
+    ("drop_time", "How do I bake bread?", None),
+    ("entity_to_pronoun", "How tall is the Eiffel Tower?", "How tall is that one?"),
+    ("drop_constraint", "Recommend a beginner telescope under $300", "Recommend a beginner telescope"),
+    ("drop_constraint", "Bake bread", None),
+    ("bare_noun", "What are the side effects of ibuprofen?", "side effects"),
+])
+def test_counterfactual_edits(edit: str, query: str, expected: str | None) -> None:
+    assert counterfactual.EDITS[edit](query) == expected
+
+
+def test_counterfactual_pairs_balance_types_and_use_each_query_once() -> None:
+    frame = pd.DataFrame({
+        "topic": ["t"] * 6,
+        "initial_request": ["Who won the Nobel Prize in Literature in 2016?", "Vague?",
+                            "Who won the Nobel Prize in Literature in 2016?", "Vague 2?",
+                            "Recommend a beginner telescope under $300 for planets in 2024", "Vague 3?"],
+        "binary_label": [0, 1, 0, 1, 0, 1]})
+    pairs = counterfactual.counterfactual_pairs([("s", frame)])
+    assert len(pairs) == 2  # the repeated specific query is used once
+    assert len({p.edit_type for p in pairs}) == 2  # the rarest usable type is taken first
+    assert all(p.ambiguous != p.specific for p in pairs)
+
+
+def test_random_deletion_control_deletes_as_many_words_as_the_edit() -> None:
+    frame = pd.DataFrame({
+        "topic": ["a", "a", "b", "b"], "pair_id": ["p1", "p1", "p2", "p2"], "binary_label": [0, 1, 0, 1],
+        "initial_request": ["one two three four five six", "one two three", "alpha beta gamma delta",
+                            "alpha beta gamma delta epsilon"],
+        "ambiguity_type": ["", "drop_time", "", "x"]})
+    control = counterfactual.control_frame(frame, seed=3)
+    amb = control[control["binary_label"] == 1].set_index("pair_id")["initial_request"]
+    assert len(amb["p1"].split()) == 3  # lost 3 words, like its edit
+    assert len(amb["p2"].split()) == 3  # a longer ambiguous query still costs at least one word
+    assert set(amb["p1"].split()) <= set("one two three four five six".split())
+    assert (control.loc[control["binary_label"] == 1, "ambiguity_type"] == "random_deletion").all()
+    again = counterfactual.control_frame(frame, seed=3)
+    pd.testing.assert_frame_equal(control, again)  # seeded
+
+
+def test_strategy_sets_are_written_with_provenance_and_load_by_name(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMBIG_DATA_DIR", str(tmp_path))
+    tsv = strategies.build_counterfactual(sources=["seed/gpt-4.1"])
+    assert tsv.parent == teacher_sets.strategy_dir()
+    loaded = teacher_sets.load_teacher_set("strategy/rules_counterfactual")
+    assert Counter(loaded["binary_label"]) [0] == Counter(loaded["binary_label"])[1] > 300
+    provenance = json.loads(tsv.with_name("rules_counterfactual_balanced_strict.provenance.json").read_text())
+    assert provenance["sources"] == ["seed/gpt-4.1"] and provenance["files"]["tsv_sha256"]
+    assert set(provenance["types"]) == set(counterfactual.EDIT_TYPES)
+    control = strategies.build_control("strategy/rules_counterfactual")
+    assert control.name == "rules_counterfactual-control_balanced_strict.tsv"
+    assert set(teacher_sets.resolve_teacher_sets("strategies")) == {
+        "strategy/rules_counterfactual", "strategy/rules_counterfactual-control"}
+    # the strategies never enter the trained study
+    assert not any(n.startswith("strategy/") for n in teacher_sets.resolve_teacher_sets("study"))
+
+
+# ----------------------------------------------------------------------------------------- data layer
+
+def test_clamber_headline_icl_and_subclasses(mirror: Path) -> None:
+    headline = data.load_clamber()
+    assert len(headline) == 1200 and int(headline["binary_label"].sum()) == 600
+    assert set(headline["subclass"]) == set(data.CLAMBER_HEADLINE_SUBCLASSES)
+    assert not headline["initial_request"].str.contains("\n").any()
+    icl = data.load_eval_set("clamber_icl")
+    assert len(icl) == 400 and set(icl["subclass"]) == {"ICL"}
+    assert "MC" not in set(data.load_clamber(None)["category"])
+
+
+def test_zefcnp_sets_load_as_teacher_sets(mirror: Path) -> None:
+    for name in teacher_sets.EXTERNAL_SETS:
+        frame = teacher_sets.load_teacher_set(name)
+        assert len(frame) == 5000 and Counter(frame["binary_label"]) == {0: 2500, 1: 2500}
+        assert frame["topic"].nunique() == 5000  # no topics: each row its own group
+    assert teacher_sets.resolve_teacher_sets("zefcnp") == list(teacher_sets.EXTERNAL_SETS)
+
+
+def test_dev_slice_and_real_seeds_are_disjoint_and_never_evaluation_texts(mirror: Path) -> None:
+    dev = data.load_ambignq_dev_slice()
+    assert len(dev) == data.AMBIGNQ_DEV_SLICE_SIZE and set(dev["binary_label"]) == {0, 1}
+    assert dev.equals(data.load_ambignq_dev_slice())  # fixed
+    blocked = data.evaluation_texts()
+    seeds = generation_units("real_seeded", limit=300)
+    assert len(seeds) == 300 and len({s.casefold() for s in seeds}) == 300
+    assert not {s.casefold() for s in seeds} & {t.casefold() for t in dev["initial_request"]}
+    assert not {s.casefold() for s in seeds} & blocked
+    assert generation_units("real_seeded", limit=100) == seeds[:100]  # a larger run extends a smaller one
+
+
+# ---------------------------------------------------------------------------------------------- metric
+
+def test_length_controlled_auc_sees_through_length() -> None:
+    texts = ["a b", "a b", "a b c", "a b c", "a", "a b c d"]
+    y = np.array([1, 0, 1, 0, 1, 0])
+    by_length = np.array([len(t.split()) for t in texts], dtype=float)
+    assert length_controlled_roc_auc(texts, y, -by_length)["auc"] == pytest.approx(0.5)  # ties within bins
+    perfect = y.astype(float)
+    result = length_controlled_roc_auc(texts, y, perfect)
+    assert result["auc"] == pytest.approx(1.0) and result["coverage"] == pytest.approx(4 / 6)
+    wrong = 1.0 - perfect
+    assert length_controlled_roc_auc(texts, y, wrong)["auc"] == pytest.approx(0.0)

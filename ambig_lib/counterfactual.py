@@ -97,7 +97,12 @@ def entity_to_pronoun(query: str) -> str | None:
                                        or (tokens[j] in ("of", "the", "de", "and") and j + 1 < len(tokens)
                                            and re.match(r"^[A-Z]", tokens[j + 1]))):
                 j += 1
-            spans.append((i, j))
+            following = tokens[j].rstrip("?.,!;:") if j < len(tokens) else ""
+            modifier = bool(re.match(r"^[a-z][a-z'’-]*$", following)) and following not in _FUNCTION_WORDS \
+                and not re.search(r"[?.,!;:]$", tokens[j - 1])
+            quoted = tokens[i][0] in "\"'“‘" or tokens[j - 1][-1:] in "\"'”’"
+            if not modifier and not quoted:  # "a Bluetooth speaker": the name modifies a noun, a pronoun cannot replace it
+                spans.append((i, j))
             i = j
         else:
             i += 1
@@ -108,6 +113,8 @@ def entity_to_pronoun(query: str) -> str | None:
     pronoun = _PRONOUNS[_stable_index(query, len(_PRONOUNS))]
     if start > 0 and tokens[start - 1].casefold() in _DETERMINERS:
         start -= 1
+    if start > 0 and tokens[start - 1].casefold() in ("in", "at", "near", "around"):
+        start, pronoun = start - 1, "there"  # a place: "attractions in Japan" -> "attractions there"
     replacement = pronoun + (trailing.group(0) if trailing else "")
     edited = _tidy(" ".join(tokens[:start] + [replacement] + tokens[end:]))
     return edited if edited.casefold() != query.casefold() else None

@@ -41,7 +41,7 @@ _SUFFIX = "_balanced_strict"
 
 def _relative(path: Path) -> str:
     try:
-        return path.resolve().relative_to(paths.repo_root()).as_posix()
+        return path.resolve().relative_to(paths.REPO_ROOT).as_posix()
     except ValueError:
         return path.name
 

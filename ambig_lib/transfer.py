@@ -19,13 +19,15 @@ strategies be compared in minutes on a CPU.
 from __future__ import annotations
 
 import hashlib
-import math
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -36,11 +38,18 @@ from . import paths
 from .baselines import fit_length_only
 from .data import CLAMBER_HEADLINE_SUBCLASSES, load_eval_set
 from .evaluation import binary_metrics, bootstrap_ci, length_controlled_roc_auc
+from .io_utils import sha256_text, write_json_atomic, write_text_atomic
+from .plots import save_figure
 from .students import resolve_student, set_torch_threads
 from .teacher_sets import load_teacher_set, resolve_teacher_sets
+from .training import versions as software_versions
 
 #: Benchmarks every probe is scored on; ``ambignq_train_dev`` is the declared development slice.
 PROBE_SETS = ("clariq", "ambignq", "clamber", "clamber_icl", "ambignq_train_dev")
+#: The three benchmarks whose mean ROC-AUC is the headline.
+HEADLINE_BENCHMARKS = ("clariq", "ambignq", "clamber")
+#: The development slice: the only labelled real data a choice may read.
+DEV_SET = "ambignq_train_dev"
 #: Regularisation strengths tried by the synthetic-only cross-validation.
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -134,70 +143,176 @@ def choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed:
     return best, scores
 
 
-def _score_row(train_set: str, method: str, benchmark: str, frame: pd.DataFrame, prob: np.ndarray,
-               n_resamples: int, seed: int) -> dict[str, object]:
-    y = frame["binary_label"].astype(int).to_numpy()
-    metrics = binary_metrics(y, prob)
-    low, high = bootstrap_ci(y, prob[None, :], "roc_auc", n_resamples=n_resamples, seed=seed)
-    lc = length_controlled_roc_auc(frame["initial_request"].astype(str).tolist(), y, prob)
-    return {"train_set": train_set, "method": method, "benchmark": benchmark, "n": int(len(y)),
-            "roc_auc": metrics["roc_auc"], "roc_auc_low": low, "roc_auc_high": high,
-            "lc_roc_auc": lc["auc"], "lc_coverage": lc["coverage"], "macro_f1": metrics["macro_f1"]}
+def probe_dir(encoder: str, train_set: str) -> Path:
+    """``runs/probe-<encoder>/<set slug>/``: the probe's predictions and summary (committed)."""
+    slug = train_set if "/" not in train_set or not Path(train_set).is_absolute() else Path(train_set).stem
+    return paths.runs_dir() / f"probe-{Path(encoder).name}" / slug.replace("/", "__")
+
+
+def _set_fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the training rows (text and label) the probe is fitted on."""
+    body = "\n".join(f"{t}\t{y}" for t, y in zip(frame["initial_request"].astype(str),
+                                                  frame["binary_label"].astype(int), strict=True))
+    return sha256_text(body)
 
 
 def benchmark_frames() -> dict[str, pd.DataFrame]:
     """The probe's benchmarks, CLAMBER's headline subclasses also one by one (``clamber:<subclass>``)."""
     frames = {name: load_eval_set(name).reset_index(drop=True) for name in PROBE_SETS}
     for sub in CLAMBER_HEADLINE_SUBCLASSES:
-        part = frames["clamber"][frames["clamber"]["subclass"] == sub].reset_index(drop=True)
-        frames[f"clamber:{sub}"] = part
+        frames[f"clamber:{sub}"] = frames["clamber"][frames["clamber"]["subclass"] == sub].reset_index(drop=True)
     return frames
 
 
+def _read_predictions(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"initial_request": str, "benchmark": str}, keep_default_na=False)
+
+
 def probe_training_set(name: str, benchmarks: dict[str, pd.DataFrame], config: ProbeConfig = ProbeConfig(),
-                       progress: bool = True) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """Rows of the transfer table for one training set (probe and length-only control) and its fit record."""
+                       progress: bool = True, force: bool = False) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Predictions of the probe and of the length-only control of ``name`` on every benchmark, and the fit
+    record; reused from ``probe_dir`` while the training rows and the settings are unchanged."""
     frame = subsample(load_teacher_set(name), config.max_rows, config.seed)
+    out = probe_dir(config.encoder, name)
+    settings = {**asdict(config), "c_grid": list(C_GRID)}
+    fingerprint = _set_fingerprint(frame)
+    summary_path, predictions_path = out / "summary.json", out / "predictions.tsv"
+    if not force and summary_path.is_file() and predictions_path.is_file():
+        previous = json.loads(summary_path.read_text(encoding="utf-8"))
+        if previous.get("train_rows_sha256") == fingerprint and previous.get("settings") == settings:
+            predictions = _read_predictions(predictions_path)
+            if set(predictions["benchmark"]) >= set(benchmarks):
+                return predictions, previous
     texts = frame["initial_request"].astype(str).tolist()
     y = frame["binary_label"].astype(int).to_numpy()
     x = embed(texts, config.encoder, config.max_length, config.batch_size, progress)
     c, cv = choose_c(x, y, training_groups(frame), config.folds, config.seed)
     probe = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, y)
     length_model = fit_length_only(texts, y.tolist(), seed=config.seed)
-    rows = []
+    parts = []
     for bench, data in benchmarks.items():
         bench_texts = data["initial_request"].astype(str).tolist()
         bx = embed(bench_texts, config.encoder, config.max_length, config.batch_size, progress)
-        rows.append(_score_row(name, f"probe_{config.encoder}", bench, data, probe.predict_proba(bx)[:, 1],
-                               config.n_resamples, config.seed))
-        rows.append(_score_row(name, "length_only", bench, data, length_model.predict_proba(bench_texts)[:, 1],
-                               config.n_resamples, config.seed))
-    record = {"train_set": name, "rows": len(frame), "c": c, "cv_roc_auc": cv[str(c)], "cv_scores": cv,
-              "grouped_by": "pair_id" if "pair_id" in frame.columns else "topic"}
-    return rows, record
+        parts.append(pd.DataFrame({"benchmark": bench, "initial_request": bench_texts,
+                                   "binary_label": data["binary_label"].astype(int).to_numpy(),
+                                   "probe": np.round(probe.predict_proba(bx)[:, 1].astype(float), 6),
+                                   "length_only": np.round(length_model.predict_proba(bench_texts)[:, 1], 6)}))
+    predictions = pd.concat(parts, ignore_index=True)
+    record = {"train_set": name, "rows": len(frame), "train_rows_sha256": fingerprint, "settings": settings,
+              "c": c, "cv_roc_auc": round(cv[str(c)], 6), "cv_scores": {k: round(v, 6) for k, v in cv.items()},
+              "grouped_by": "pair_id" if "pair_id" in frame.columns else "topic",
+              "package_versions": software_versions()}
+    write_text_atomic(predictions_path, predictions.to_csv(sep="\t", index=False))
+    write_json_atomic(summary_path, record)
+    return _read_predictions(predictions_path), record
 
 
-def probe_table(spec: str | Sequence[str] = "all", config: ProbeConfig = ProbeConfig(),
-                progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_predictions(name: str, predictions: pd.DataFrame, encoder: str, n_resamples: int = 1000,
+                      seed: int = 0) -> list[dict[str, object]]:
+    """Rows of the long transfer table for one training set: probe and length-only control per benchmark."""
+    rows: list[dict[str, object]] = []
+    for bench, part in predictions.groupby("benchmark", sort=False):
+        y = part["binary_label"].astype(int).to_numpy()
+        texts = part["initial_request"].astype(str).tolist()
+        for method, column in ((f"probe_{encoder}", "probe"), ("length_only", "length_only")):
+            prob = part[column].astype(float).to_numpy()
+            metrics = binary_metrics(y, prob)
+            auc_ci = bootstrap_ci(y, prob[None, :], "roc_auc", n_resamples=n_resamples, seed=seed)
+            f1_ci = bootstrap_ci(y, prob[None, :], "macro_f1", n_resamples=n_resamples, seed=seed)
+            lc = length_controlled_roc_auc(texts, y, prob)
+            rows.append({"train_set": name, "method": method, "benchmark": bench, "n": int(len(y)),
+                         "roc_auc": metrics["roc_auc"], "roc_auc_low": auc_ci[0], "roc_auc_high": auc_ci[1],
+                         "macro_f1": metrics["macro_f1"], "macro_f1_low": f1_ci[0], "macro_f1_high": f1_ci[1],
+                         "lc_roc_auc": lc["auc"], "lc_coverage": lc["coverage"]})
+    return rows
+
+
+def transfer_table(spec: str | Sequence[str] = "all", config: ProbeConfig = ProbeConfig(),
+                   progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The long transfer table (one row per training set, method, benchmark) and the per-set fit records."""
     names = resolve_teacher_sets(spec)
     benchmarks = benchmark_frames()
     rows: list[dict[str, object]] = []
     records = []
     for name in tqdm(names, desc="probe training sets", disable=not progress):
-        set_rows, record = probe_training_set(name, benchmarks, config, progress=False)
-        rows += set_rows
-        records.append(record)
+        predictions, record = probe_training_set(name, benchmarks, config, progress=False)
+        rows += score_predictions(name, predictions, config.encoder, config.n_resamples, config.seed)
+        records.append({k: record[k] for k in ("train_set", "rows", "c", "cv_roc_auc", "grouped_by")})
     return pd.DataFrame(rows), pd.DataFrame(records)
 
 
-def wide_table(long: pd.DataFrame, metric: str = "roc_auc") -> pd.DataFrame:
-    """One row per (training set, method), one column per benchmark, plus the mean over ClariQ, AmbigNQ and
-    CLAMBER (the headline)."""
-    wide = long.pivot_table(index=["train_set", "method"], columns="benchmark", values=metric, sort=False)
-    wide["mean_3"] = wide[["clariq", "ambignq", "clamber"]].mean(axis=1)
-    return wide.reset_index()
+def wide_table(long: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per training set: the probe's ROC-AUC [95% CI] and length-controlled ROC-AUC per benchmark,
+    the mean ROC-AUC over ClariQ, AmbigNQ and CLAMBER (the headline), the length-only control's ROC-AUC of
+    the same training data, and the choice signals (synthetic CV, dev slice)."""
+    probe = long[long["method"].str.startswith("probe_")].set_index(["train_set", "benchmark"])
+    length = long[long["method"] == "length_only"].set_index(["train_set", "benchmark"])
+    out = []
+    for name in dict.fromkeys(long["train_set"]):
+        row: dict[str, object] = {"train_set": name}
+        for bench in HEADLINE_BENCHMARKS + ("clamber:NK", "clamber:co-reference", "clamber:polysemy",
+                                            "clamber_icl"):
+            if (name, bench) not in probe.index:
+                continue
+            r = probe.loc[(name, bench)]
+            row[f"{bench} roc_auc"] = r["roc_auc"]
+            row[f"{bench} ci"] = f"[{r['roc_auc_low']:.2f}, {r['roc_auc_high']:.2f}]"
+            row[f"{bench} macro_f1"] = r["macro_f1"]
+            if bench in HEADLINE_BENCHMARKS:
+                row[f"{bench} lc_roc_auc"] = r["lc_roc_auc"]
+                row[f"{bench} length_only"] = length.loc[(name, bench)]["roc_auc"]
+        row["mean_3 roc_auc"] = float(np.mean([row[f"{b} roc_auc"] for b in HEADLINE_BENCHMARKS]))
+        row["mean_3 length_only"] = float(np.mean([row[f"{b} length_only"] for b in HEADLINE_BENCHMARKS]))
+        row["dev roc_auc"] = probe.loc[(name, DEV_SET)]["roc_auc"] if (name, DEV_SET) in probe.index else np.nan
+        out.append(row)
+    wide = pd.DataFrame(out)
+    if records is not None and len(records):
+        wide = wide.merge(records[["train_set", "rows", "cv_roc_auc"]], on="train_set", how="left")
+    return wide
 
 
-def nan_to_none(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+def markdown_table(wide: pd.DataFrame) -> str:
+    """The transfer table as Markdown: ROC-AUC [CI] (length-controlled) per benchmark, mean, controls."""
+    lines = ["| training set | rows | CV | dev | ClariQ | AmbigNQ | CLAMBER | mean | length-only mean | ICL (artefact) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in wide.iterrows():
+        cells = [f"{r[f'{b} roc_auc']:.3f} {r[f'{b} ci']} (lc {r[f'{b} lc_roc_auc']:.3f})"
+                 for b in HEADLINE_BENCHMARKS]
+        lines.append(f"| {r['train_set']} | {int(r['rows'])} | {r['cv_roc_auc']:.3f} | {r['dev roc_auc']:.3f} | "
+                     + " | ".join(cells) + f" | {r['mean_3 roc_auc']:.3f} | {r['mean_3 length_only']:.3f} | "
+                     f"{r.get('clamber_icl roc_auc', float('nan')):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def transfer_heatmap(wide: pd.DataFrame, target: Path | None = None) -> plt.Figure:
+    """Heatmap of the probe's ROC-AUC per training set and benchmark (mean and the controls' mean beside)."""
+    columns = [f"{b} roc_auc" for b in HEADLINE_BENCHMARKS + ("clamber:NK", "clamber:co-reference",
+                                                                "clamber:polysemy")] + ["mean_3 roc_auc",
+                                                                                       "mean_3 length_only"]
+    data = wide.set_index("train_set")[[c for c in columns if c in wide.columns]]
+    data.columns = [c.replace(" roc_auc", "").replace("mean_3 length_only", "length-only mean")
+                    .replace("mean_3", "mean") for c in data.columns]
+    fig, ax = plt.subplots(figsize=(1.1 * len(data.columns) + 3, 0.42 * len(data) + 1.5))
+    sns.heatmap(data, annot=True, fmt=".2f", cmap="vlag", center=0.5, vmin=0.3, vmax=0.9, ax=ax,
+                cbar_kws={"label": "ROC-AUC"})
+    ax.set_title("Transfer: frozen probe trained on each set, scored on real benchmarks")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    if target is not None:
+        save_figure(fig, target)
+    return fig
+
+
+def write_transfer_tables(long: pd.DataFrame, records: pd.DataFrame, out_dir: Path | None = None,
+                          figures_dir: Path | None = None) -> dict[str, Path]:
+    """``transfer.csv`` (long, every metric), ``transfer.md`` (wide) and ``transfer_heatmap.png``."""
+    tables = out_dir if out_dir is not None else paths.tables_dir()
+    figures = figures_dir if figures_dir is not None else paths.figures_dir()
+    wide = wide_table(long, records)
+    written = {"csv": tables / "transfer.csv", "md": tables / "transfer.md",
+               "heatmap": figures / "transfer_heatmap.png"}
+    write_text_atomic(written["csv"], long.to_csv(index=False, float_format="%.6f"))
+    write_text_atomic(written["md"], markdown_table(wide))
+    plt.close(transfer_heatmap(wide, written["heatmap"]))
+    return written

@@ -184,3 +184,53 @@ def test_length_controlled_auc_sees_through_length() -> None:
     assert result["auc"] == pytest.approx(1.0) and result["coverage"] == pytest.approx(4 / 6)
     wrong = 1.0 - perfect
     assert length_controlled_roc_auc(texts, y, wrong)["auc"] == pytest.approx(0.0)
+
+
+# ----------------------------------------------------------------------------------------- frozen probe
+
+def test_frozen_probe_writes_reuses_and_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               isolated_cache: Path, tiny_distilbert: Path) -> None:
+    from ambig_lib import transfer
+
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "runs"))
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta"]
+    rows = []
+    for i in range(40):
+        spec = " ".join(rng.choice(words, size=6))
+        rows += [(f"t{i % 8}", spec, 0, f"p{i}"), (f"t{i % 8}", " ".join(spec.split()[:3]) + " it", 1, f"p{i}")]
+    train = pd.DataFrame(rows, columns=["topic", "initial_request", "binary_label", "pair_id"])
+    train["user_information_need"] = ""
+    path = tmp_path / "toy_balanced_strict.tsv"
+    path.write_text(train.to_csv(sep="\t", index=False), encoding="utf-8")
+    bench = {"clariq": pd.DataFrame({"initial_request": ["alpha beta gamma delta", "alpha it", "beta gamma it",
+                                                         "omega sigma kappa theta"],
+                                     "binary_label": [0, 1, 1, 0]}),
+             "ambignq_train_dev": pd.DataFrame({"initial_request": ["kappa it", "kappa theta alpha beta"],
+                                                "binary_label": [1, 0]})}
+    config = transfer.ProbeConfig(encoder=str(tiny_distilbert), n_resamples=20, max_rows=None, folds=4)
+    predictions, record = transfer.probe_training_set(str(path), bench, config, progress=False)
+    assert set(predictions["benchmark"]) == set(bench) and len(predictions) == 6
+    assert record["grouped_by"] == "pair_id" and record["c"] in transfer.C_GRID
+    assert 0.0 <= record["cv_roc_auc"] <= 1.0
+    summary = transfer.probe_dir(config.encoder, str(path)) / "summary.json"
+    first = summary.read_text()
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("an unchanged probe must be reused, not refitted")
+
+    monkeypatch.setattr(transfer, "embed", no_embedding)
+    again, _ = transfer.probe_training_set(str(path), bench, config, progress=False)
+    pd.testing.assert_frame_equal(predictions, again)
+    assert summary.read_text() == first
+    train.loc[0, "initial_request"] = "a changed specific query here"
+    path.write_text(train.to_csv(sep="\t", index=False), encoding="utf-8")
+    with pytest.raises(AssertionError, match="must be reused"):  # changed rows: refitted
+        transfer.probe_training_set(str(path), bench, config, progress=False)
+
+    scored = pd.DataFrame(transfer.score_predictions("toy", predictions, "tiny", n_resamples=20))
+    assert set(scored["method"]) == {"probe_tiny", "length_only"}
+    length_row = scored[(scored["method"] == "length_only") & (scored["benchmark"] == "clariq")].iloc[0]
+    # the length-only control ranks the toy benchmark by length alone: short = ambiguous, so it is perfect
+    assert length_row["roc_auc"] == pytest.approx(1.0)
+    assert np.isnan(length_row["lc_roc_auc"])  # no two queries of one length with both labels

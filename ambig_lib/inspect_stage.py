@@ -35,7 +35,7 @@ def run_inspection(teacher_sets: str | list[str] = "all", tokenizer_model: str |
     """Inspect the chosen teacher sets and (by default) write table and figures under ``results/``."""
     names = resolve_set_names(teacher_sets)
     sets = {name: (teacher_label(name), load_teacher_set(name)) for name in names}
-    eval_sets = {name: load_eval_set(name)["initial_request"].tolist() for name in ("clariq", "ambignq")}
+    eval_sets = {name: load_eval_set(name)["initial_request"].tolist() for name in ("clariq", "ambignq", "clamber")}
     counter = wordpiece_token_counter(str(resolve_model(tokenizer_model))) if tokenizer_model else None
     table = inspection_table(sets, eval_sets, counter, seed=seed, folds=folds)
     lengths = length_long_format(sets, counter)

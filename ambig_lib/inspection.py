@@ -102,9 +102,38 @@ def inspect_teacher_set(name: str, teacher: str, frame: pd.DataFrame, eval_sets:
         coverage, jaccard = vocab_overlap(texts, eval_texts)
         row[f"{eval_name}_vocab_coverage"] = coverage
         row[f"{eval_name}_vocab_jaccard"] = jaccard
+    row.update(type_balance(frame))
     row["length_only_cv_accuracy"] = cv_accuracy(length_only_classifier, texts, labels, folds, seed)
     row["tfidf_cv_accuracy"] = cv_accuracy(tfidf_classifier, texts, labels, folds, seed)
     return row
+
+
+def type_balance(frame: pd.DataFrame) -> dict[str, object]:
+    """Ambiguity (or edit) types of the ambiguous rows: how many, and the smallest type's share of the largest
+    (1.0 = perfectly balanced); NaN for sets that record no type."""
+    types = frame.loc[frame["binary_label"].astype(int) == 1, "ambiguity_type"] \
+        if "ambiguity_type" in frame.columns else pd.Series(dtype=str)
+    counts = types[types.astype(str).str.len() > 0].value_counts()
+    if counts.empty:
+        return {"n_types": 0, "type_balance": float("nan")}
+    return {"n_types": int(len(counts)), "type_balance": float(counts.min() / counts.max())}
+
+
+def type_examples(frame: pd.DataFrame, per_type: int = 1, seed: int = 0) -> pd.DataFrame:
+    """``per_type`` random pairs of each ambiguity type side by side (specific, ambiguous), for sets with
+    ``pair_id`` and ``ambiguity_type`` columns; empty otherwise."""
+    if not {"pair_id", "ambiguity_type"} <= set(frame.columns):
+        return pd.DataFrame(columns=["type", "specific", "ambiguous"])
+    spec = frame[frame["binary_label"].astype(int) == 0].drop_duplicates("pair_id").set_index("pair_id")
+    amb = frame[frame["binary_label"].astype(int) == 1].drop_duplicates("pair_id").set_index("pair_id")
+    joined = amb[["ambiguity_type", "initial_request"]].join(spec[["initial_request"]], rsuffix="_specific",
+                                                             how="inner")
+    joined.columns = ["type", "ambiguous", "specific"]
+    parts = [joined[joined["type"] == kind].sample(n=min(per_type, int((joined["type"] == kind).sum())),
+                                                   random_state=seed) for kind in sorted(set(joined["type"]))]
+    if not parts:
+        return pd.DataFrame(columns=["type", "specific", "ambiguous"])
+    return pd.concat(parts)[["type", "specific", "ambiguous"]].reset_index(drop=True)
 
 
 def inspection_table(sets: dict[str, tuple[str, pd.DataFrame]], eval_sets: dict[str, list[str]],

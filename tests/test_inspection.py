@@ -44,3 +44,18 @@ def test_published_gpt41_set_has_the_length_shortcut() -> None:
     assert row["exact_duplicates"] == 3
     assert row["mean_words_ambiguous"] < row["mean_words_specific"] - 3
     assert row["length_only_cv_accuracy"] > 0.8
+
+
+def test_type_balance_and_examples_of_a_pair_set() -> None:
+    import pandas as pd
+
+    from ambig_lib.inspection import type_balance, type_examples
+
+    frame = pd.DataFrame({"pair_id": ["a", "a", "b", "b", "c", "c"], "binary_label": [0, 1, 0, 1, 0, 1],
+                          "initial_request": ["s1", "a1", "s2", "a2", "s3", "a3"],
+                          "ambiguity_type": ["", "x", "", "x", "", "y"], "topic": ["t"] * 6})
+    assert type_balance(frame) == {"n_types": 2, "type_balance": 0.5}
+    examples = type_examples(frame, per_type=1)
+    assert sorted(examples["type"]) == ["x", "y"]
+    assert examples.set_index("type").loc["y"].tolist() == ["s3", "a3"]
+    assert type_balance(frame.drop(columns="ambiguity_type"))["n_types"] == 0

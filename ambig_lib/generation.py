@@ -313,8 +313,11 @@ def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: 
                 values["ambiguous_query"] = ""
                 problem = f"{rejected.reason}: {rejected.detail}"
         if not problem and normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
-            raise OutputRejected("ambiguous_equals_specific",
-                                 f"intent {i + 1}: ambiguous query equals the specific one")
+            if style.layout != "taxonomy":
+                raise OutputRejected("ambiguous_equals_specific",
+                                     f"intent {i + 1}: ambiguous query equals the specific one")
+            # one of eight pairs: it is dropped, the other pairs of the answer stay
+            problem = "ambiguous_equals_specific: the ambiguous query equals the specific one"
         if not problem:
             problem = pair_problem(style, topic, values["specific_query"], values["ambiguous_query"])
         need = values.get("user_information_need", values.get("missing_information", ""))
@@ -362,7 +365,7 @@ def drop_unbuilt_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
 
 
 #: Problems found by :func:`pair_problem` (the rest come from ``length_matched``'s replacement).
-_PAIR_CHECKS = frozenset({"length_mismatch", "added_year"})
+_PAIR_CHECKS = frozenset({"length_mismatch", "added_year", "ambiguous_equals_specific"})
 
 
 def drop_multi_question_pairs(pairs: Sequence[IntentPair]) -> DedupResult:

@@ -234,3 +234,12 @@ def test_frozen_probe_writes_reuses_and_scores(tmp_path: Path, monkeypatch: pyte
     # the length-only control ranks the toy benchmark by length alone: short = ambiguous, so it is perfect
     assert length_row["roc_auc"] == pytest.approx(1.0)
     assert np.isnan(length_row["lc_roc_auc"])  # no two queries of one length with both labels
+
+
+def test_taxonomy_pair_equal_to_its_specific_query_costs_the_pair_only() -> None:
+    style = PROMPT_STYLES["taxonomy"]
+    answer = json.loads(style.example_output())
+    answer["shared_name"]["ambiguous_query"] = answer["shared_name"]["specific_query"]
+    pairs = parse_topic_output(json.dumps(answer), style, EXAMPLE_TOPIC)
+    assert [p.ambiguity_type for p in pairs if p.problem] == ["shared_name"]
+    assert pairs[4].problem.startswith("ambiguous_equals_specific")

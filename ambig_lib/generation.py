@@ -327,6 +327,8 @@ def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: 
                                 sample_index=sample_index, problem=problem, register=values.get("register", "")))
     if all(p.problem for p in pairs):
         raise OutputRejected("no_usable_pair", "no intent gave a usable ambiguous query: " + pairs[0].problem)
+    if style.layout == "taxonomy":  # types are distinct by schema; repeated queries go in the set-level dedup
+        return pairs
     intents = Counter(normalise_text(p.intent) for p in pairs)
     repeated = [k for k, n in intents.items() if n > 1]
     if repeated:

@@ -88,25 +88,35 @@ def _text_height(text: str, chars_per_line: int = 150, line_px: float = _PX["tex
     return sum(max(1, math.ceil(len(line) / chars_per_line)) for line in lines) * line_px
 
 
+def _all(node, names) -> list:  # noqa: ANN001
+    """``node`` itself (when its tag is one of ``names``) and its descendants of those tags."""
+    found = list(node.find_all(names)) if hasattr(node, "find_all") else []
+    return ([node] if getattr(node, "name", None) is not None and _matches(node.name, names) else []) + found
+
+
+def _matches(name: str, names) -> bool:  # noqa: ANN001
+    return bool(names.match(name)) if isinstance(names, re.Pattern) else name in names
+
+
 def _block_height(node, page: Path) -> float:  # noqa: ANN001 - a bs4 Tag
     """Estimated rendered height of one output or markdown block (CSS px at 1280 px wide)."""
     height = 0.0
-    for image in node.find_all("img"):
+    for image in _all(node, ["img"]):
         try:
             width, h = _png_size(_image_bytes(image.get("src", ""), page))
         except Exception:  # noqa: BLE001 - a broken image is reported by check_page
             width, h = 1, 150
         shown_width = float(image.get("width") or width)
         height += h * min(1.0, CONTENT_WIDTH_PX / max(width, 1), shown_width / max(width, 1))
-    for table in node.find_all("table"):
+    for table in _all(node, ["table"]):
         height += (len(table.find_all("tr")) + (1 if table.find("caption") else 0)) * _PX["row"] + _PX["paragraph_gap"]
-    for pre in node.find_all("pre"):
+    for pre in _all(node, ["pre"]):
         if not pre.find_parent("table"):
             height += max(1, len(pre.get_text().rstrip("\n").splitlines())) * _PX["line"]
-    height += len(node.find_all(re.compile(r"^h[1-6]$"))) * _PX["heading"]
-    for block in node.find_all(["p", "li"]):
+    height += len(_all(node, re.compile(r"^h[1-6]$"))) * _PX["heading"]
+    for block in _all(node, ["p", "li"]):
         if not block.find_parent("table"):
-            height += _text_height(block.get_text(" ", strip=True)) + _PX["paragraph_gap"] / 2
+            height += _text_height(block.get_text(" ", strip=True)) + _PX["paragraph_gap"]
     return height
 
 

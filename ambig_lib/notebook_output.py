@@ -71,29 +71,25 @@ KNOWN_HARMLESS: tuple[HarmlessMessage, ...] = (
                "05 measures the int8 model's agreement with PyTorch on every evaluation query."),
 )
 
-_silenced = False
-
-
 class _MessageFilter(logging.Filter):
     def __init__(self, pattern: str) -> None:
         super().__init__()
-        self._pattern = re.compile(pattern)
+        self.pattern = pattern
+        self._regex = re.compile(pattern)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not self._pattern.match(record.getMessage())
+        return not self._regex.match(record.getMessage())
 
 
 def silence_known_harmless() -> None:
-    """Silence the messages of :data:`KNOWN_HARMLESS` (and nothing else); idempotent."""
-    global _silenced
-    if _silenced:
-        return
+    """Silence the messages of :data:`KNOWN_HARMLESS` (and nothing else); calling it again adds nothing."""
     for item in KNOWN_HARMLESS:
-        if item.category is not None:
+        if item.category is not None:  # warnings.filterwarnings replaces an identical filter, never duplicates
             warnings.filterwarnings("ignore", message=item.pattern, category=item.category)
         if item.logger is not None:
-            logging.getLogger(item.logger or None).addFilter(_MessageFilter(item.pattern))
-    _silenced = True
+            logger = logging.getLogger(item.logger or None)
+            if not any(getattr(f, "pattern", None) == item.pattern for f in logger.filters):
+                logger.addFilter(_MessageFilter(item.pattern))
 
 
 # ------------------------------------------------------------------------------------- runner side
@@ -290,17 +286,16 @@ def parameter_block(values: Mapping[str, Any], defaults: Mapping[str, str] | Non
     for name, value in values.items():
         changed = defaults is not None and name in defaults and not _same_as_default(value, defaults[name])
         mark = " *" if changed else ""
-        rows.append(f"<tr><td><code>{html.escape(name)}</code></td>"
-                    f"<td>{html.escape(_format_value(value))}{mark}</td></tr>")
+        rows.append(f'<tr><td style="text-align:left"><code>{html.escape(name)}</code></td>'
+                    f'<td style="text-align:left">{html.escape(_format_value(value))}{mark}</td></tr>')
         text.append(f"{name} = {_format_value(value)}")
-    caption = "This run's parameters"
     log_html = ""
     if log is not None:
         log_html = (f"<p>Progress, training logs and library messages of this run: "
                     f'<a href="{html.escape(log.name)}">{html.escape(log.name)}</a>.</p>')
         text.append(f"run log: {log.name}")
-    table = (f'<table class="{PARAMETERS_CLASS}"><caption style="text-align:left"><b>{caption}</b> '
-             "(* differs from the notebook's default)</caption><thead><tr><th>parameter</th><th>value</th></tr></thead>"
+    table = ("<p><b>This run's parameters</b> (* differs from the notebook's default)</p>"
+             f'<table class="{PARAMETERS_CLASS}"><thead><tr><th>parameter</th><th>value</th></tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table>")
     return HtmlBlock(table + log_html, "\n".join(text))
 

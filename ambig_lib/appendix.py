@@ -1,7 +1,7 @@
 """The appendix as a reader sees it: checks of the rendered notebooks and the index page that links them.
 
 - :func:`check_page` parses one HTML rendering (``results/notebooks/<name>.html``) and lists what a reader
-  should not meet: stderr blocks, raw progress-bar lines, raw dicts or path lists, figures that do not load,
+  should not meet: stderr blocks, printed output, raw progress-bar lines, raw dicts or path lists, figures that do not load,
   a first result table more than one screen below the parameters, a missing parameter table or findings.
 - :func:`write_index` writes ``results/notebooks/index.html``: every executed notebook with its one-line
   summary, headline table and figure (cells tagged ``headline-table`` / ``headline-figure``), and links to
@@ -38,6 +38,7 @@ HEADLINE_FIGURE_TAG = "headline-figure"
 INDEX_NAME = "index.html"
 
 _STDERR_MIME = "application/vnd.jupyter.stderr"
+_STDOUT_MIME = "application/vnd.jupyter.stdout"
 _BAR_LINE = re.compile(r"\d{1,3}%\|.*\|\s*\d+/\d+|\d+/\d+ \[\d+:\d+<")
 _RAW_REPR = re.compile(r"^\s*[\[{(]\s*['\"]|PosixPath\(|WindowsPath\(")
 _PX = {"line": 17.0, "text_line": 22.0, "row": 29.0, "cell_pad": 22.0, "heading": 44.0, "paragraph_gap": 12.0}
@@ -182,6 +183,10 @@ def check_page(page: Path, screen_px: int = SCREEN_PX) -> list[str]:
     stderr = soup.find_all(attrs={"data-mime-type": _STDERR_MIME})
     if stderr:
         problems.append(f"{len(stderr)} stderr output block(s), first: {stderr[0].get_text()[:120]!r}")
+    stdout = soup.find_all(attrs={"data-mime-type": _STDOUT_MIME})
+    if stdout:
+        problems.append(f"{len(stdout)} printed output block(s) (show a table or a sentence), first: "
+                        f"{stdout[0].get_text()[:120]!r}")
     for out in soup.select(".jp-OutputArea-output"):
         text = out.get_text("\n")
         bar = next((line for line in text.splitlines() if _BAR_LINE.search(line)), None)

@@ -161,6 +161,8 @@ class LogStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
+        if _BAR.match(self._pending):  # a bar's current state is readable while it runs (tqdm flushes)
+            self._emit(self._pending.rstrip())
         self._target.flush()
 
     def _emit(self, line: str) -> None:

@@ -135,7 +135,7 @@ def test_check_page_reports_each_thing_a_reader_should_not_meet(tmp_path: Path) 
             "text/html": '<a href="missing.log">log</a>', "text/plain": "log"})]),
     ]
     problems = appendix.check_page(_rendered(tmp_path, noise, extra, findings=False))
-    expected = ["stderr output block", "raw progress-bar line", "raw dict / list / path", "raw dict / list / path",
+    expected = ["stderr output block", "printed output block", "raw progress-bar line", "raw dict / list / path", "raw dict / list / path",
                 "image 1 does not load", "more than one 800 px screen", "no 'What we found'",
                 "broken link: missing.log"]
     for fragment in expected:
@@ -175,6 +175,11 @@ def test_log_stream_writes_bars_as_throttled_lines() -> None:
                      "plain message"]
     stream.write("line\n")
     assert target.getvalue().splitlines()[-1] == "partial line"
+    stream.write("\rnext:  50%|#####     | 5/10")
+    stream.flush()  # tqdm flushes after each refresh: the running bar is in the log before its next refresh
+    assert target.getvalue().splitlines()[-1] == "next:  50%|#####     | 5/10"
+    stream.write("\rnext: 100%|##########| 10/10\n")
+    assert target.getvalue().splitlines()[-2:] == ["next:  50%|#####     | 5/10", "next: 100%|##########| 10/10"]
 
 
 def test_index_links_every_page_with_its_headline(executed_probe: Path) -> None:

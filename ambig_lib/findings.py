@@ -96,11 +96,10 @@ def generation_findings(results: Mapping[str, Any]) -> Findings:
                      f"{abs(gap):.2f} words {direction} than the specific ones on average")
     attempts = sum(int(r.counts.get("attempts", 0)) for r in results.values())
     failed = sum(int(r.counts.get("attempts_failed", 0)) for r in results.values())
-    return Findings((
-        f"The teacher wrote {_plural(len(results), 'set')}: " + "; ".join(parts) + ".",
-        f"Of {attempts:,} teacher answers, {failed:,} failed validation and were re-sampled "
-        "(each one is listed with its reason in the set's failures file).",
-    ))
+    retries = (f"Of {attempts:,} teacher answers, {failed:,} failed validation and were re-sampled (each one is "
+               "listed with its reason in the set's failures file)." if failed else
+               f"All {attempts:,} teacher answers passed validation.")
+    return Findings((f"The teacher wrote {_plural(len(results), 'set')}: " + "; ".join(parts) + ".", retries))
 
 
 # --------------------------------------------------------------------------------------------- 02
@@ -145,8 +144,9 @@ def finetune_findings(runs: pd.DataFrame, by_seed: pd.DataFrame) -> Findings:
         sentences.append(f"Across seeds it varies by at most {_f(by_seed['val_macro_f1_std'].max())} (standard "
                          f"deviation); best epochs average {_range(by_seed['best_epoch_mean'], 1)}.")
     low = runs.loc[val.idxmin()]
-    sentences.append(f"That number only picks epochs: the lowest is {low['student']} on {low['teacher']} "
-                     f"({_f(low['mean_best_val_macro_f1'])}); quality on real queries is measured in 04.")
+    lowest = (f": the lowest is {low['student']} on {low['teacher']} ({_f(low['mean_best_val_macro_f1'])})"
+              if len(runs) > 1 else "")
+    sentences.append(f"That number only picks epochs{lowest}; quality on real queries is measured in 04.")
     return Findings(tuple(sentences))
 
 

@@ -317,7 +317,7 @@ def begin(notebook: str | os.PathLike[str], namespace: Mapping[str, Any]) -> Htm
 
 
 def facts(record: Mapping[str, Any], exclude: tuple[str, ...] = (), digits: int = 4):  # noqa: ANN201
-    """A nested record (provenance, export metadata) as a two-column table ``field | value``.
+    """A nested record (provenance, export metadata) as a table of ``value`` by ``field``.
 
     Nested keys are joined with ``.``; ``exclude`` drops top-level keys; long hashes are shortened to 12
     characters; floats are rounded to ``digits``.
@@ -338,4 +338,4 @@ def facts(record: Mapping[str, Any], exclude: tuple[str, ...] = (), digits: int 
             rows.append((prefix, _format_value(value)))
 
     walk("", {k: v for k, v in record.items() if k not in exclude})
-    return pd.DataFrame(rows, columns=["field", "value"])
+    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")

@@ -88,6 +88,22 @@ def test_headless_page_reads_well_and_the_log_holds_the_chatter(executed_probe: 
     assert "The probe counted to 200." in soup.find(class_=FINDINGS_CLASS).get_text()
 
 
+def test_interactive_kernel_shows_progress_bars_as_widgets(tmp_path: Path) -> None:
+    """Without the headless switch (a JupyterLab kernel), tqdm.auto renders a widget, with no IProgress warning."""
+    import papermill as pm
+
+    source = tmp_path / "interactive.ipynb"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("n = 3", metadata={"tags": ["parameters"]}),
+        new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(n)):\n    pass"),
+    ], metadata={"kernelspec": KERNELSPEC}), source)
+    executed = tmp_path / "interactive.out.ipynb"
+    pm.execute_notebook(str(source), str(executed), progress_bar=False, log_output=False)
+    outputs = nbformat.read(executed, as_version=4).cells[-1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), outputs
+    assert not any("IProgress not found" in str(o.get("text", "")) for o in outputs)
+
+
 def _png(width: int = 40, height: int = 30) -> str:
     from PIL import Image
 

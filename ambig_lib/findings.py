@@ -160,8 +160,14 @@ def _best(rows: pd.DataFrame, metric: str) -> pd.Series | None:
     return None if rows.empty else rows.loc[rows[metric].astype(float).idxmax()]
 
 
+_METHOD_LABELS = {"finetuned": "fine-tuned", "static_student": "", "length_only": "length-only LR",
+                  "tfidf_lr": "TF-IDF LR", "zero_shot_prototype": "zero-shot prototype",
+                  "constant_all_ambiguous": "constant 'all ambiguous'", "supervised_ceiling": "supervised ceiling"}
+
+
 def _who(row: pd.Series) -> str:
-    parts = [str(row["method"]).replace("_", " ")]
+    method = str(row["method"])
+    parts = [_METHOD_LABELS.get(method, method.replace("_", " "))] if _METHOD_LABELS.get(method, method) else []
     for key in ("student", "teacher"):
         value = row.get(key)
         if isinstance(value, str) and value:

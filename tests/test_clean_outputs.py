@@ -100,9 +100,9 @@ def test_findings_are_rendered_from_the_numbers() -> None:
          "roc_auc": 0.5, "roc_auc_ci_low": 0.5, "roc_auc_ci_high": 0.5, "macro_f1": 0.467, "weighted_f1": 0.818},
     ])
     found = findings.evaluation_findings(rows, ["clariq"])
-    assert found.summary.startswith("On clariq (n = 299) the best synthetic-trained system is finetuned minilm on "
+    assert found.summary.startswith("On clariq (n = 299) the best synthetic-trained system is fine-tuned minilm on "
                                     "GPT-4.1 with ROC-AUC 0.710 [0.620, 0.800]")
-    assert "the best control, length only on GPT-4.1, reaches 0.620" in found.text
+    assert "the best control, length-only LR on GPT-4.1, reaches 0.620" in found.text
     assert "1 of 2 trained rows have a 95% interval above chance" in found.text
     assert "weighted F1 0.818" in found.text
     assert '<div class="ambig-findings">' in found._repr_html_()

@@ -277,7 +277,7 @@ def _findings_text(notebook) -> str:  # noqa: ANN001
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if FINDINGS_CLASS in str(data.get("text/html", "")):
-                return _soup(str(data["text/html"])).get_text(" ", strip=True)
+                return " ".join(_soup(str(data["text/html"])).get_text().split())
     return ""
 
 
@@ -324,22 +324,23 @@ th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { background: #f4f4f4; }
 td:first-child, th:first-child { text-align: left; }
 .headline { overflow-x: auto; max-height: 420px; overflow-y: auto; }
-img { max-width: 100%; height: auto; }
-nav a { margin-right: 1em; }
+img { max-width: min(100%, 760px); height: auto; }
 """
 
 
 def render_index(entries: list[dict[str, str | None]], title: str = "Appendix: the executed study notebooks") -> str:
     """The index page (self-contained: figures inlined, links relative to its folder)."""
     esc = html.escape
-    toc = " ".join(f'<a href="#{esc(str(e["stem"]))}">{esc(str(e["title"]))}</a>' for e in entries)
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    toc = "".join(f'<li><a href="#{esc(str(e["stem"]))}">{esc(str(e["title"]))}</a></li>' for e in entries)
     sections = []
     for e in entries:
         links = [f'<a href="{esc(str(e[k]))}">{label}</a>' for k, label in
                  (("html", "notebook (HTML)"), ("log", "run log"), ("ipynb", "executed .ipynb")) if e.get(k)]
         parts = [f'<section id="{esc(str(e["stem"]))}">',
                  f'<h2>{esc(str(e["title"]))}</h2>',
-                 f"<p>{esc(str(e['intro']))}</p>" if e.get("intro") else "",
+                 markdown2html_mistune(str(e["intro"])) if e.get("intro") else "",
                  f"<p><b>Found:</b> {esc(str(e['finding']))}</p>" if e.get("finding") else "",
                  f"<p>{' · '.join(links)}</p>",
                  f'<div class="headline">{e["table"]}</div>' if e.get("table") else "",
@@ -351,7 +352,7 @@ def render_index(entries: list[dict[str, str | None]], title: str = "Appendix: t
             f"<style>{_STYLE}</style></head><body>\n<h1>{esc(title)}</h1>\n"
             "<p>Each notebook was executed headlessly by <code>./run_all.sh</code>; its page shows the run's "
             "parameters, results and findings, its run log the progress and library messages.</p>\n"
-            f"<nav>{toc}</nav>\n" + "\n".join(sections) + "\n</body></html>\n")
+            f"<nav><ol>{toc}</ol></nav>\n" + "\n".join(sections) + "\n</body></html>\n")
 
 
 def write_index(folder: Path) -> Path:

@@ -38,7 +38,6 @@ HEADLINE_FIGURE_TAG = "headline-figure"
 INDEX_NAME = "index.html"
 
 _STDERR_MIME = "application/vnd.jupyter.stderr"
-_STDOUT_MIME = "application/vnd.jupyter.stdout"
 _BAR_LINE = re.compile(r"\d{1,3}%\|.*\|\s*\d+/\d+|\d+/\d+ \[\d+:\d+<")
 _RAW_REPR = re.compile(r"^\s*[\[{(]\s*['\"]|PosixPath\(|WindowsPath\(")
 _PX = {"line": 17.0, "text_line": 22.0, "row": 29.0, "cell_pad": 22.0, "heading": 44.0, "paragraph_gap": 12.0}
@@ -183,7 +182,9 @@ def check_page(page: Path, screen_px: int = SCREEN_PX) -> list[str]:
     stderr = soup.find_all(attrs={"data-mime-type": _STDERR_MIME})
     if stderr:
         problems.append(f"{len(stderr)} stderr output block(s), first: {stderr[0].get_text()[:120]!r}")
-    stdout = soup.find_all(attrs={"data-mime-type": _STDOUT_MIME})
+    # nbconvert renders stdout as text/plain; a cell's returned value sits in an "executeResult" output instead
+    stdout = [out for out in soup.select('.jp-RenderedText[data-mime-type="text/plain"]')
+              if "jp-OutputArea-executeResult" not in " ".join(out.get("class", []) + out.parent.get("class", []))]
     if stdout:
         problems.append(f"{len(stdout)} printed output block(s) (show a table or a sentence), first: "
                         f"{stdout[0].get_text()[:120]!r}")

@@ -741,3 +741,29 @@ def failure_summary(results: dict[str, GenerationResult]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["set", "stage", "reason", "count"])
     return pd.DataFrame(rows).value_counts().rename("count").reset_index()
+
+
+def examples_table(results: dict[str, GenerationResult], n: int = 5, seed: int = 0) -> pd.DataFrame:
+    """:func:`examples` of every set in one table (a ``set`` column first)."""
+    frames = [examples(r.frame, n=n, seed=seed).assign(set=stem) for stem, r in results.items()]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames).reset_index(drop=True)
+    return table[["set", *[c for c in table.columns if c != "set"]]]
+
+
+def provenance_table(results: dict[str, GenerationResult]) -> pd.DataFrame:
+    """The provenance of each set that a reader checks (teacher, model hash, prompt, sampling, tokens, time),
+    one column per set; the full record is the set's ``.provenance.json``."""
+    def row(p: dict[str, Any]) -> dict[str, Any]:
+        teacher, run = p.get("teacher", {}), p.get("generation_run", {})
+        return {"teacher": p.get("teacher_name"), "backend": teacher.get("backend"),
+                "model sha256": str(teacher.get("sha256") or "")[:12], "prompt style": p["prompt"]["style"],
+                "prompt hash": p["prompt"]["hash"][:12],
+                "sampling": ", ".join(f"{k}={v}" for k, v in p.get("sampling", {}).items()),
+                "topics valid / requested": f"{p['counts']['topics_valid']} / {p['counts']['topics_requested']}",
+                "tokens prompt / completion": f"{p['tokens']['prompt']:,} / {p['tokens']['completion']:,}",
+                "model calls (generation run)": run.get("model_calls"),
+                "model wall time (generation run)": f"{run.get('model_wall_s', 0) / 60:.1f} min",
+                "tsv sha256": p.get("files", {}).get("tsv_sha256", "")[:12]}
+    return pd.DataFrame({stem: row(r.provenance) for stem, r in results.items()})

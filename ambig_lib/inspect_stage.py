@@ -53,3 +53,10 @@ def run_inspection(teacher_sets: str | list[str] = "all", tokenizer_model: str |
                                      figures / "inspect_length_tokens.png"))
         files.append(save_figure(shortcut_accuracy_figure(table), figures / "inspect_shortcut_accuracy.png"))
     return InspectionResult(table, lengths, files)
+
+
+def summary_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns a reader compares first: size, defects, mean words by label and the two shortcut scores."""
+    columns = ["teacher", "rows", "topics_not_5_5", "exact_duplicates", "mean_words_specific",
+               "mean_words_ambiguous", "length_only_cv_accuracy", "tfidf_cv_accuracy"]
+    return table[[c for c in columns if c in table]].round(3)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import paths
+from . import appendix, notebook_output, paths
 from .errors import NotebookRunError
 from .io_utils import write_text_atomic
 
@@ -203,8 +203,9 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
     output_dir.mkdir(parents=True, exist_ok=True)
     executed = output_dir / notebook.name
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(paths.REPO_ROOT),
-                            kernel_name=kernel_name, progress_bar=False, log_output=False)
+        with notebook_output.headless(executed.with_suffix(".log")) as kernel_args:
+            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(paths.REPO_ROOT),
+                                kernel_name=kernel_name, progress_bar=False, log_output=False, **kernel_args)
     except PapermillExecutionError as exc:
         raise NotebookRunError(
             f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {exc.evalue}. "
@@ -238,6 +239,8 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
         elapsed = time.perf_counter() - start
         timings.append((notebook.stem, elapsed))
         print(f"[run_all] {notebook.name} done in {elapsed:.1f} s", flush=True)
+    if html:
+        print(f"[run_all] appendix index: {appendix.write_index(output_dir or paths.executed_notebooks_dir())}")
     return timings
 
 

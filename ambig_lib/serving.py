@@ -78,8 +78,9 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     ``model_dir`` is any directory ``AutoModelForSequenceClassification.from_pretrained`` accepts with a fast
     tokenizer beside it. Returns ``out_dir``. Files are written atomically; an existing export is replaced.
     """
-    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .students import float32_kwargs
 
     options = options or ExportOptions()
     source = Path(model_dir)
@@ -93,7 +94,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
         raise ServingError(f"{source}: no fast tokenizer (tokenizer.json). Fix: save the tokenizer with "
                            "transformers >= 4 so tokenizer.json is written.")
     # eager attention: traceable, and the pattern the onnxruntime BERT fusion recognises
-    model = AutoModelForSequenceClassification.from_pretrained(source, torch_dtype=torch.float32,
+    model = AutoModelForSequenceClassification.from_pretrained(source, **float32_kwargs(),
                                                                attn_implementation="eager").eval()
     if model.config.num_labels != 2:
         raise ServingError(f"{source}: {model.config.num_labels} labels; the predictor serves binary models.")
@@ -173,13 +174,15 @@ def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) 
 
 
 def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: int) -> None:
-    """torch.export-based ONNX export of ``module(*inputs) -> logits`` with dynamic batch and sequence axes.
+    """torch.export-based ONNX export of ``module(*inputs) -> logits`` (in eval mode) with dynamic batch and
+    sequence axes.
 
     The TorchScript exporter cannot trace the mask code of transformers 5 (``sdpa_mask`` indexes a traced
     shape); the dynamo exporter handles it and agrees with eager PyTorch to float precision.
     """
     import torch
 
+    module = module.eval()  # a fresh wrapper module is in training mode; export the inference graph
     dummy = tuple(torch.zeros(2, 8, dtype=torch.long) if n == "token_type_ids" else torch.ones(2, 8, dtype=torch.long)
                   for n in input_names)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
@@ -379,6 +382,8 @@ class TorchPredictor(_TokenizingPredictor):
         import torch
         from transformers import AutoModelForSequenceClassification
 
+        from .students import float32_kwargs
+
         self.model_dir = Path(model_dir)
         self.meta = read_export_meta(self.model_dir)
         source = self.model_dir / PYTORCH_DIR
@@ -391,7 +396,7 @@ class TorchPredictor(_TokenizingPredictor):
         if device == "cpu":
             torch.set_num_threads(threads)
         self._torch = torch
-        self._model = AutoModelForSequenceClassification.from_pretrained(source, torch_dtype=torch.float32)
+        self._model = AutoModelForSequenceClassification.from_pretrained(source, **float32_kwargs())
         self._model = self._model.eval().to(device)
 
     def _logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -102,3 +102,11 @@ def static_quality_table(student: Any, export_dir: str | os.PathLike[str],
     probabilities.update(variant_probabilities(export_dir, queries, ("onnx_fp32", "onnx_int8"), threads))
     return quality_table(export_dir, datasets, probabilities=probabilities, reference="reference_fp32",
                          system="static_student")
+
+
+def summary_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Quality and agreement with the reference per served variant (the columns a reader compares)."""
+    columns = ["system", "variant", "dataset", "n", "macro_f1", "roc_auc", "label_agreement_vs_reference",
+               "mean_abs_prob_diff_vs_reference", "max_abs_prob_diff_vs_reference"]
+    view = table[[c for c in columns if c in table]].copy()
+    return view.rename(columns=lambda c: c.replace("_vs_reference", "")).round(4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,6 +57,15 @@ def load_tokenizer(path: str | os.PathLike[str]):  # noqa: ANN201 - a transforme
     return AutoTokenizer.from_pretrained(os.fspath(path))
 
 
+def float32_kwargs() -> dict[str, Any]:
+    """``from_pretrained`` keyword for float32 weights: ``dtype`` (transformers >= 4.56; ``torch_dtype`` is
+    deprecated there) or ``torch_dtype`` on older versions."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": torch.float32}
+
+
 def load_classifier(path: str | os.PathLike[str], num_labels: int = 2):  # noqa: ANN201
     """Sequence classifier with a fresh head on top of the student's encoder (float32)."""
     from transformers import AutoModelForSequenceClassification
@@ -66,7 +76,7 @@ def load_classifier(path: str | os.PathLike[str], num_labels: int = 2):  # noqa:
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             os.fspath(path), num_labels=num_labels, id2label={0: "clear", 1: "ambiguous"},
-            label2id={"clear": 0, "ambiguous": 1}, torch_dtype=torch.float32,
+            label2id={"clear": 0, "ambiguous": 1}, **float32_kwargs(),
         )
     finally:
         hf_logging.set_verbosity(verbosity)

@@ -32,6 +32,7 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 from transformers import (
     DataCollatorWithPadding,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -201,8 +202,10 @@ class BestWeightsCallback(TrainerCallback):
         self.history.append({"epoch": epoch, "val_macro_f1": float(metrics.get("eval_macro_f1", math.nan)),
                              "val_accuracy": float(metrics.get("eval_accuracy", math.nan)),
                              "val_loss": float(metrics.get("eval_loss", math.nan))})
+        train_loss = next((r["loss"] for r in reversed(state.log_history) if "loss" in r), math.nan)
+        # progress, not a result: stderr (a headless notebook run's log), never the notebook's stdout
         tqdm.write(f"  epoch {epoch}: held-out synthetic macro-F1 {value:.4f}, loss "
-                   f"{metrics.get('eval_loss', math.nan):.4f}")
+                   f"{metrics.get('eval_loss', math.nan):.4f} (train {train_loss:.4f})", file=sys.stderr)
         if value > self.best_value + 1e-12:  # ties keep the earlier epoch
             self.best_value, self.best_epoch, self.bad_epochs = value, epoch, 0
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -365,6 +368,7 @@ def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: 
                 eval_dataset=val_ds, data_collator=collator, compute_metrics=_selection_metrics,
                 callbacks=[best], class_weights=weights, smoothing=config.label_smoothing,
             )
+            trainer.remove_callback(PrinterCallback)  # it print()s every log dict; the epoch line above has them
             trainer.train()
             losses = {int(round(r["epoch"])): float(r["loss"]) for r in trainer.state.log_history if "loss" in r}
             for row in best.history:

@@ -204,13 +204,19 @@ def counterfactual_pairs(sources: Iterable[tuple[str, pd.DataFrame]], edits_per_
 
 
 def random_deletion(query: str, n_words: int, rng: np.random.Generator) -> str:
-    """``query`` with ``n_words`` randomly chosen words deleted (at least one word is always kept)."""
+    """``query`` with ``n_words`` randomly chosen words deleted (at least one word is always kept, and the
+    result always keeps a letter or digit: a draw that leaves only punctuation is drawn again)."""
     tokens = query.split()
     n = min(max(n_words, 1), len(tokens) - 1)
     if n <= 0:
         return query
-    drop = set(rng.choice(len(tokens), size=n, replace=False).tolist())
-    return _tidy(" ".join(t for i, t in enumerate(tokens) if i not in drop))
+    for _ in range(20):
+        drop = set(rng.choice(len(tokens), size=n, replace=False).tolist())
+        kept = " ".join(t for i, t in enumerate(tokens) if i not in drop)
+        kept = re.sub(r"\s+([?.,!;:])", r"\1", kept).strip()
+        if re.search(r"\w", kept):
+            return kept
+    return tokens[0]
 
 
 def deletion_control(specifics: Sequence[str], ambiguous: Sequence[str], seed: int = 0) -> list[str]:

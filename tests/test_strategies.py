@@ -243,3 +243,11 @@ def test_taxonomy_pair_equal_to_its_specific_query_costs_the_pair_only() -> None
     pairs = parse_topic_output(json.dumps(answer), style, EXAMPLE_TOPIC)
     assert [p.ambiguity_type for p in pairs if p.problem] == ["shared_name"]
     assert pairs[4].problem.startswith("ambiguous_equals_specific")
+
+
+def test_random_deletion_never_leaves_an_empty_query() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        out = counterfactual.random_deletion("for ? !", 2, rng)
+        assert out.strip() and any(ch.isalnum() for ch in out)
+    assert counterfactual.random_deletion("single", 3, rng) == "single"

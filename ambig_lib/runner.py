@@ -212,7 +212,7 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
                             kernel_name=kernel_name, progress_bar=False, log_output=False)
     except PapermillExecutionError as exc:
         raise NotebookRunError(
-            f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {exc.evalue}. "
+            f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {str(exc.evalue).rstrip('.')}. "
             f"The executed notebook with the traceback is {executed}."
         ) from exc
     if html:

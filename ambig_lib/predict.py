@@ -84,12 +84,24 @@ def read_queries(args_queries: Sequence[str], file: str | None, stdin: TextIO) -
     raise ServingError("No queries: pass them as arguments, with --file F, or on stdin.")
 
 
+#: Characters JSON leaves raw (with ensure_ascii=False) that line splitters such as str.splitlines break on.
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _one_line(record: str) -> str:
+    """A JSON record with NEL / U+2028 / U+2029 escaped, so one record is one line for any line splitter."""
+    for raw, escaped in _LINE_BREAKS.items():
+        record = record.replace(raw, escaped)
+    return record
+
+
 def format_lines(queries: Sequence[str], predictions: Sequence[tuple[int, float]], label_names: Sequence[str],
                  fmt: str) -> list[str]:
     """Output lines (TSV with header, or JSON lines) for the predictions."""
     if fmt == "jsonl":
-        return [json.dumps({"query": q, "label": label_names[label], "probability": round(prob, 6)},
-                           ensure_ascii=False) for q, (label, prob) in zip(queries, predictions, strict=True)]
+        return [_one_line(json.dumps({"query": q, "label": label_names[label], "probability": round(prob, 6)},
+                                     ensure_ascii=False))
+                for q, (label, prob) in zip(queries, predictions, strict=True)]
     lines = ["label\tprobability\tquery"]
     lines += [f"{label_names[label]}\t{prob:.6f}\t{' '.join(q.split())}"
               for q, (label, prob) in zip(queries, predictions, strict=True)]

@@ -236,12 +236,18 @@ def _row(method: str, student: str, teacher: str, dataset: str, seeds: Iterable[
 
 def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
                      datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), n_resamples: int = 1000,
-                     ceiling_seeds: Sequence[int] | None = None, static_bases: Sequence[str] = ()
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every method with predictions on disk, as ``(table, per_class)``; runs lacking predictions are skipped.
+                     ceiling_seeds: Sequence[int] | None = None, static_bases: Sequence[str] = (),
+                     require_runs: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every method with predictions on disk, as ``(table, per_class)``.
 
+    Each requested fine-tuned run (``students`` x ``teachers`` x ``seeds``) must have its predictions on every
+    dataset: with ``require_runs`` a missing one is an :class:`EvaluationError` naming it and the command that
+    trains it (a typo such as ``minlm`` or an untrained seed never yields a table without those rows). Baselines,
+    static students and ceilings are optional and enter the table when their predictions exist.
     ``static_bases``: encoders whose static student (``static_student``, seed 0) enters the table per teacher set.
     """
+    if require_runs:
+        check_runs_exist(students, teachers, seeds, datasets)
     from .baselines import AMBIGNQ_CEILING_NOTE
     from .data import load_eval_set
     from .static_student import StaticConfig, static_label, static_run_dir
@@ -295,6 +301,52 @@ def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Se
     table = pd.DataFrame(rows)
     table = table.reindex(columns=TABLE_COLUMNS + [c for c in table.columns if c not in TABLE_COLUMNS])
     return table, pd.DataFrame(classes)
+
+
+def missing_runs(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
+                 datasets: Sequence[str]) -> list[tuple[str, str, int, list[str]]]:
+    """``(student, teacher, seed, datasets without predictions)`` for every requested run that is incomplete."""
+    missing = []
+    for student in students:
+        for teacher in teachers:
+            for seed in seeds:
+                folder = run_dir_of(student, teacher, seed)
+                absent = [d for d in datasets if not (folder / f"predictions_{d}.tsv").is_file()]
+                if absent:
+                    missing.append((student, teacher, int(seed), absent))
+    return missing
+
+
+def check_runs_exist(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
+                     datasets: Sequence[str]) -> None:
+    """Raise :class:`EvaluationError` naming each requested run without predictions and the command to train it."""
+    missing = missing_runs(students, teachers, seeds, datasets)
+    if not missing:
+        return
+    shown = "; ".join(f"{s} / {t} / seed {seed} (no predictions for {', '.join(d)} under "
+                      f"{_relative(run_dir_of(s, t, seed))})" for s, t, seed, d in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    students_ = " ".join(dict.fromkeys(s for s, _, _, _ in missing))
+    teachers_ = " ".join(dict.fromkeys(t for _, t, _, _ in missing))
+    seeds_ = " ".join(dict.fromkeys(str(seed) for _, _, seed, _ in missing))
+    raise EvaluationError(
+        f"{len(missing)} requested training run(s) have no predictions: {shown}{more}. Fix: train them with "
+        f"python -m ambig_lib.training_grid --students {students_} --teachers {teachers_} --seeds {seeds_} "
+        f"--datasets {' '.join(datasets)} (or notebooks/03), or correct the student / teacher set / seed names.")
+
+
+def run_dir_of(student: str, teacher: str, seed: int) -> Path:
+    """``training.run_dir`` (imported lazily: training pulls in torch)."""
+    from .training import run_dir
+
+    return run_dir(student, teacher, seed)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(paths.REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def roc_sources(table: pd.DataFrame, dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -386,9 +438,10 @@ def compare_with_published(table: pd.DataFrame, reference: Path | None = None,
                            metrics: Sequence[str] = ("weighted_precision", "weighted_recall", "weighted_f1",
                                                      "macro_f1")) -> pd.DataFrame:
     """Our numbers beside the published ones (``seed_reported_results.csv``): ours, theirs, difference."""
-    reference = reference or paths.REPO_ROOT.parent / "shared" / "reference" / "seed_reported_results.csv"
+    reference = reference or paths.published_results_file()
     if not Path(reference).is_file():
-        raise EvaluationError(f"Published results not found at {reference}.")
+        raise EvaluationError(f"Published results not found at {reference}. Fix: pass reference= an existing "
+                              "CSV, or reinstall ambig_lib (the file ships in ambig_lib/resources/).")
     theirs = pd.read_csv(reference, dtype={"student": str, "teacher": str}, keep_default_na=False)
     ours = table[table["dataset"].isin(["clariq", "ambignq"])].copy()
     ours["published_student"] = ours["student"].map(lambda s: PUBLISHED_STUDENT.get(s, s) if s else "")
@@ -489,7 +542,7 @@ def render_tables(table: pd.DataFrame, out_dir: Path | None = None, reference: P
     write_text_atomic(written["md"], intro + headline_markdown(table))
     side = compare_with_published(table, reference)
     write_text_atomic(written["vs_published_csv"], side.to_csv(index=False, float_format="%.4f"))
-    note = ("# Ours vs the published study\n\nPublished numbers: `shared/reference/seed_reported_results.csv` "
+    note = ("# Ours vs the published study\n\nPublished numbers: `ambig_lib/resources/seed_reported_results.csv` "
             "(selected on the test sets; distilbert/roberta). Ours: minilm stands in for distilbert-base-uncased, "
             "mpnet for roberta-base, unless the paper profile trained those. diff = ours - theirs.\n\n")
     write_text_atomic(written["vs_published_md"], note + (to_markdown(side) if len(side) else "(no overlap)\n"))

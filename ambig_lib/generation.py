@@ -11,9 +11,11 @@ One call, :func:`generate_set`, runs the whole stage:
    together ("...? ...?"), then exact and near-duplicate queries inside the set. A pair loses both queries
    when one goes, so labels stay balanced per topic. Every removal is listed in the failures file too.
 4. Write ``<teacher>_<prompt>_balanced_strict.tsv``, its ``.provenance.json`` and ``.failures.jsonl``
-   atomically. All requests go through :class:`~ambig_lib.teachers.cache.CachedTeacher` (``.cache.jsonl``
-   beside the TSV), so a re-run gives a byte-identical TSV without the model and an interrupted run
-   continues where it stopped.
+   atomically. A set that is not the canonical one (a topic limit, another seed or sampling) is named by what
+   differs and written to ``variants/`` (see :func:`output_paths`); an existing set with other settings is
+   never replaced without ``force``. All requests go through :class:`~ambig_lib.teachers.cache.CachedTeacher`
+   (``.cache.jsonl`` beside the canonical TSV), so a re-run gives a byte-identical TSV without the model and an
+   interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from tqdm.auto import tqdm
 
 from . import paths
 from .errors import AmbigError
-from .io_utils import sha256_file, write_json_atomic, write_text_atomic
+from .io_utils import sha256_file, sha256_text, write_json_atomic, write_text_atomic
 from .prompts import INTENTS_PER_TOPIC, TAXONOMY, PromptStyle, get_prompt_style, register_plan
 from .teachers.base import ChatRequest, ChatResponse, Teacher
 from .teachers.cache import CachedTeacher
@@ -103,10 +105,56 @@ class GenerationConfig:
         merged.update({k: v for k, v in settings.items() if v is not None})
         return cls(teacher=teacher, prompt=prompt, topics=tuple(topics), seed=seed, **merged)
 
+    def variant_tags(self) -> list[str]:
+        """What makes this set differ from the canonical one of its teacher and prompt style, as file-name tags.
+
+        Canonical: every packaged topic (``real_seeded``: the :data:`DEFAULT_REAL_SEEDS` first seeds), seed 0, the teacher's registered sampling, the default ``max_attempts``
+        and near-duplicate threshold. Each difference is one tag: ``topics3`` (the first 3 packaged topics) or
+        ``topics2-<hash>`` (another list), ``seed1``, ``temp0.5``, ``topp0.9``, ``maxtok512``, ``attempts2``,
+        ``neardup0.9``. ``batch_size`` changes how requests are sent, not the answers, so it is no tag.
+        """
+        from .teachers.registry import default_sampling
+
+        tags = []
+        packaged = generation_units(self.prompt)  # every packaged topic, or the default real seeds
+        unit = "seeds" if get_prompt_style(self.prompt).unit_name == "seed" else "topics"
+        if list(self.topics) != packaged:
+            n = len(self.topics)
+            tags.append(f"{unit}{n}" if list(self.topics) == packaged[:n]
+                        else f"{unit}{n}-{sha256_text(chr(10).join(self.topics))[:8]}")
+        if self.seed != 0:
+            tags.append(f"seed{self.seed}")
+        registered = default_sampling(self.teacher)
+        for field_name, tag in (("temperature", "temp"), ("top_p", "topp"), ("max_tokens", "maxtok")):
+            value = getattr(self, field_name)
+            if field_name in registered and value != registered[field_name]:
+                tags.append(f"{tag}{value:g}")
+        defaults = {f.name: f.default for f in fields(GenerationConfig)}
+        if self.max_attempts != defaults["max_attempts"]:
+            tags.append(f"attempts{self.max_attempts}")
+        if self.near_duplicate_threshold != defaults["near_duplicate_threshold"]:
+            tags.append(f"neardup{self.near_duplicate_threshold:g}")
+        return tags
+
+    @property
+    def canonical_stem(self) -> str:
+        """``<teacher>_<prompt>_balanced_strict`` (teacher name made file-safe): the name of the full set."""
+        return f"{safe_name(self.teacher)}_{self.prompt}{SET_SUFFIX}"
+
     @property
     def stem(self) -> str:
-        """File stem: ``<teacher>_<prompt>_balanced_strict`` (teacher name made file-safe)."""
-        return f"{safe_name(self.teacher)}_{self.prompt}{SET_SUFFIX}"
+        """File stem: the canonical stem, with the variant tags before ``_balanced_strict`` when there are any
+        (``qwen2.5-coder-1.5b_length_matched_topics3_balanced_strict``)."""
+        tags = self.variant_tags()
+        if not tags:
+            return self.canonical_stem
+        return f"{safe_name(self.teacher)}_{self.prompt}_{'_'.join(tags)}{SET_SUFFIX}"
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the content of the set (compared with an existing set's provenance before replacing it)."""
+        return {"topics": list(self.topics), "sampling": self.sampling(), "max_attempts": self.max_attempts,
+                "near_duplicate_threshold": self.near_duplicate_threshold,
+                "prompt_hash": get_prompt_style(self.prompt).prompt_hash()}
 
     def sampling(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
@@ -524,24 +572,61 @@ def _count_parsed_rows(text: str, style: PromptStyle, topic: str) -> int:
                if isinstance(item.get(key), str) and item[key].strip())
 
 
+#: Sub-folder of the output folder for sets that are not canonical (a ``--limit``, another seed or sampling):
+#: they never replace the full set and are not listed among the generated teacher sets ("all").
+VARIANTS_DIR = "variants"
+
+
 def output_paths(config: GenerationConfig, out_dir: Path) -> dict[str, Path]:
-    """TSV, provenance, failures and cache paths of a set."""
-    stem = out_dir / config.stem
+    """TSV, provenance, failures and cache paths of a set.
+
+    A canonical set lives in ``out_dir``; any other in ``out_dir/variants/`` under its tagged stem. Both share
+    the canonical set's response cache (``out_dir/<teacher>_<prompt>_balanced_strict.cache.jsonl``): it is
+    content-addressed, so a partial run answers from the full run's cache (and adds only new answers).
+    """
+    folder = out_dir if not config.variant_tags() else out_dir / VARIANTS_DIR
+    stem = folder / config.stem
     return {"tsv": Path(f"{stem}.tsv"), "provenance": Path(f"{stem}.provenance.json"),
-            "failures": Path(f"{stem}.failures.jsonl"), "cache": Path(f"{stem}.cache.jsonl")}
+            "failures": Path(f"{stem}.failures.jsonl"), "cache": out_dir / f"{config.canonical_stem}.cache.jsonl"}
+
+
+def check_replaceable(config: GenerationConfig, files: dict[str, Path], force: bool = False) -> None:
+    """Refuse to replace an existing set written with other settings (or without provenance) unless ``force``."""
+    if force or not (files["tsv"].exists() or files["provenance"].exists()):
+        return
+    previous = _read_json(files["provenance"])
+    if previous is None:
+        raise GenerationError(f"{files['tsv']} exists without a readable {files['provenance'].name}, so it cannot be "
+                              "told apart from this run. Fix: choose another --out-dir, or pass --force "
+                              "(force=True) to replace it.")
+    theirs = {"topics": previous.get("topics"), "sampling": previous.get("sampling"),
+              "max_attempts": previous.get("max_attempts"),
+              "near_duplicate_threshold": previous.get("near_duplicate_threshold"),
+              "prompt_hash": (previous.get("prompt") or {}).get("hash")}
+    ours = config.settings()
+    differ = [key for key in ours if ours[key] != theirs[key]]
+    if differ:
+        def shown(value: Any) -> str:
+            return f"{len(value)} topics" if isinstance(value, list) else json.dumps(value, sort_keys=True)
+
+        detail = "; ".join(f"{key}: {shown(theirs[key])} there, {shown(ours[key])} now" for key in differ)
+        raise GenerationError(f"{files['tsv']} was generated with other settings ({detail}); this run would replace "
+                              "it. Fix: choose another --out-dir, or pass --force (force=True) to replace it.")
 
 
 def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path | None = None,
                  cache_path: str | Path | None = None, offline: bool = False,
-                 progress: bool = True) -> GenerationResult:
+                 progress: bool = True, force: bool = False) -> GenerationResult:
     """Generate, validate, deduplicate and write one teacher set; see the module docstring.
 
-    ``teacher`` is a raw backend; it is wrapped in a :class:`CachedTeacher` on ``cache_path`` (default
-    ``<stem>.cache.jsonl`` beside the TSV). ``offline=True`` answers only from the cache.
+    ``teacher`` is a raw backend; it is wrapped in a :class:`CachedTeacher` on ``cache_path`` (default: see
+    :func:`output_paths`). ``offline=True`` answers only from the cache. An existing set written with other
+    settings is never replaced unless ``force`` (:func:`check_replaceable`); the check runs before any model call.
     """
     style = get_prompt_style(config.prompt)
     out = Path(out_dir) if out_dir is not None else paths.synthetic_dir()
     files = output_paths(config, out)
+    check_replaceable(config, files, force)
     if cache_path is not None:
         files["cache"] = Path(cache_path)
     cached = teacher if isinstance(teacher, CachedTeacher) else CachedTeacher(teacher, files["cache"],
@@ -713,9 +798,10 @@ def make_configs(teacher: str, prompt_styles: Sequence[str], limit: int | None =
 
 
 def generate_sets(teacher: Teacher, configs: Sequence[GenerationConfig], out_dir: str | Path | None = None,
-                  offline: bool = False, progress: bool = True) -> dict[str, GenerationResult]:
+                  offline: bool = False, progress: bool = True, force: bool = False) -> dict[str, GenerationResult]:
     """:func:`generate_set` for each config, keyed by set stem."""
-    return {c.stem: generate_set(teacher, c, out_dir=out_dir, offline=offline, progress=progress) for c in configs}
+    return {c.stem: generate_set(teacher, c, out_dir=out_dir, offline=offline, progress=progress, force=force)
+            for c in configs}
 
 
 def stage_counts(results: dict[str, GenerationResult]) -> pd.DataFrame:

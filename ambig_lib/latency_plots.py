@@ -72,9 +72,7 @@ def quality_latency_frame(latency: pd.DataFrame, quality: pd.DataFrame) -> pd.Da
 
 def published_points(reference: Path | None = None) -> pd.DataFrame:
     """Published ``(kind, student, dataset, macro_f1, ms_per_sample)`` rows that have a latency."""
-    path = reference or paths.REPO_ROOT.parent / "shared" / "reference" / "seed_reported_results.csv"
-    if not Path(path).is_file():
-        return pd.DataFrame(columns=["kind", "student", "dataset", "macro_f1", "ms_per_sample"])
+    path = reference or paths.published_results_file()
     ref = pd.read_csv(path)
     return ref.dropna(subset=["ms_per_sample"])[["kind", "student", "teacher", "dataset", "macro_f1", "ms_per_sample"]]
 

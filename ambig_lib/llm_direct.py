@@ -290,6 +290,8 @@ def evaluate_llm_direct(teacher: Teacher, datasets: Sequence[str] = ("clariq", "
     """
     from .data import load_eval_set
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise LLMDirectError(f"limit={limit!r}: give a whole number >= 1 (first N queries per set), or None for all.")
     examples = list(examples) if examples is not None else few_shot_examples()
     rows: list[dict[str, Any]] = []
     answers: list[pd.DataFrame] = []

@@ -18,11 +18,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import AmbigError
-from .generate import parse_options
+from .generate import interrupted_message, parse_options
 from .llm_direct import MODES, cached_teacher, evaluate_llm_direct, merge_into_evaluation_csv
+from .teachers.cache import CachedTeacher
 
 SUMMARY_COLUMNS = ["method", "student", "dataset", "n_total", "n_unparseable", "score", "macro_f1", "roc_auc",
                    "balanced_accuracy", "weighted_f1"]
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: a whole number >= 1 (``--limit -1`` used to drop the last query silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1 (it is the number of queries per dataset)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="backend option, repeatable (value parsed as YAML), e.g. base_url=...")
     parser.add_argument("--datasets", nargs="+", default=["clariq", "ambignq"], choices=["clariq", "ambignq"])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--limit", type=int, default=None, help="first N queries per dataset (smoke runs)")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="first N queries per dataset (smoke runs; N >= 1)")
     parser.add_argument("--cache", type=Path, default=None, help="response cache (default: data/llm_direct/)")
     parser.add_argument("--offline", action="store_true", help="answer only from the response cache")
     parser.add_argument("--merge", action="store_true",
@@ -49,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.merge and args.limit is not None:
         print("error: --merge needs every query; drop --limit.", file=sys.stderr)
         return 2
+    teacher: CachedTeacher | None = None
     try:
         from .llm_direct import build_direct_teacher
 
@@ -58,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AmbigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted_message(teacher), file=sys.stderr)
+        return 130
     print(rows[[c for c in SUMMARY_COLUMNS if c in rows.columns]].to_string(index=False))
     if args.answers_out is not None:
         args.answers_out.parent.mkdir(parents=True, exist_ok=True)

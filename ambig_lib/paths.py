@@ -12,6 +12,9 @@ from pathlib import Path
 #: Repository root (the folder holding ``pyproject.toml``).
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
+#: Data files shipped inside the package (``ambig_lib/resources/``).
+RESOURCES_DIR: Path = Path(__file__).resolve().parent / "resources"
+
 #: Environment variable naming a local mirror of the public data files (layout of ``shared/mirror``).
 MIRROR_ENV = "AMBIG_DATA_MIRROR"
 #: Environment variable that forbids any network access for data and models ("1" = offline).
@@ -66,6 +69,11 @@ def notebooks_dir() -> Path:
 
 def profiles_dir() -> Path:
     return REPO_ROOT / "profiles"
+
+
+def published_results_file() -> Path:
+    """The published study's reported numbers (``resources/seed_reported_results.csv``; source beside it)."""
+    return RESOURCES_DIR / "seed_reported_results.csv"
 
 
 def mirror_dir() -> Path | None:

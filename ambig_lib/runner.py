@@ -20,6 +20,7 @@ import yaml
 from . import appendix, notebook_output, paths
 from .errors import NotebookRunError
 from .io_utils import write_text_atomic
+from .staging import open_stage, publish, results_redirected, unstage_text
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ def apply_overrides(notebooks: list[Path], base: dict[str, dict[str, Any]], decl
     """Profile parameters per notebook stem, with the overrides on top; an override no notebook takes is an error."""
     merged = {stem: dict(params) for stem, params in base.items()}
     for override in overrides:
+        if override.notebook and not any(override.applies_to(nb.stem) for nb in notebooks):
+            raise NotebookRunError(f"--set {override.notebook}:{override.key}: notebook {override.notebook!r} is not "
+                                   f"selected (selected: {', '.join(nb.stem for nb in notebooks)}). Fix: add it to "
+                                   "--only, or drop this --set.")
         taken = [nb.stem for nb in notebooks
                  if override.applies_to(nb.stem) and override.key in declared[nb.stem]]
         if not taken:
@@ -208,12 +213,30 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
                                 kernel_name=kernel_name, progress_bar=False, log_output=False, **kernel_args)
     except PapermillExecutionError as exc:
         raise NotebookRunError(
-            f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {exc.evalue}. "
+            f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {str(exc.evalue).rstrip('.')}. "
             f"The executed notebook with the traceback is {executed}."
         ) from exc
     if html:
         render_html(executed)
     return executed
+
+
+def run_staged(notebook: Path, parameters: dict[str, Any], output_dir: Path | None = None,
+               html: bool = True) -> Path:
+    """``run_notebook`` against a staging copy of the results, published only when the notebook succeeds.
+
+    See :mod:`ambig_lib.staging`: on failure the results folder (tables, figures, executed notebook and HTML)
+    is left exactly as it was; on success the executed notebook and its HTML come from this run.
+    """
+    final_dir = output_dir or paths.executed_notebooks_dir()
+    stage = open_stage(notebook.stem)
+    with results_redirected(stage):
+        executed = run_notebook(notebook, parameters, output_dir=stage.notebooks, html=False)
+    write_text_atomic(executed, unstage_text(executed.read_text(encoding="utf-8"), stage))
+    if html:
+        render_html(executed)
+    publish(stage, final_dir)
+    return final_dir / executed.name
 
 
 def run_study(profile: str = "default", only: list[str] | None = None, html: bool = True,
@@ -235,7 +258,7 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
         params = planned[notebook.stem]
         print(f"[run_all] {notebook.name} (profile {prof.name}) parameters={params}", flush=True)
         start = time.perf_counter()
-        run_notebook(notebook, params, output_dir=output_dir, html=html)
+        run_staged(notebook, params, output_dir=output_dir, html=html)
         elapsed = time.perf_counter() - start
         timings.append((notebook.stem, elapsed))
         print(f"[run_all] {notebook.name} done in {elapsed:.1f} s", flush=True)
@@ -247,7 +270,7 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the study notebooks with papermill.")
     parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
-    parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem")
+    parser.add_argument("--only", nargs="+", help="notebooks to run, by prefix (02) or stem")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="[NB:]KEY=VALUE",
                         help="override a notebook parameter (value parsed as YAML), repeatable; e.g. "

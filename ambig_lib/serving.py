@@ -8,8 +8,10 @@ An exported model directory holds::
     pytorch/           the source model (``save_pretrained``), for the eager-PyTorch baseline and re-export
     export.json        provenance: source, label names, versions, options, SHA-256 of every file
 
-``Predictor`` loads such a directory with a fixed number of intra-op threads. At batch 1 it tokenises without
-padding; batches are length-sorted and padded to the longest query of each chunk (dynamic padding).
+``Predictor`` loads such a directory with a fixed number of intra-op threads, after checking each served file
+against the sizes and SHA-256 in ``export.json``. At batch 1 it tokenises without padding; batches are
+length-sorted and padded to the longest query of each chunk (dynamic padding). A query's answer never depends
+on its batch: dynamic int8 quantisation scales activations per batch, so such a graph gets one query per call.
 ``TorchPredictor`` is the same API on the eager PyTorch model (the baseline of the latency study).
 """
 
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +143,7 @@ def write_export_meta(out: Path, options: ExportOptions, **fields: Any) -> dict[
         "reduce_range": options.reduce_range,
         "quantize_ops": list(options.quantize_ops),
         "files": {name: sha256_file(out / name) for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
+        "sizes": {name: (out / name).stat().st_size for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
         "versions": software_versions(),
     }
     write_json_atomic(out / EXPORT_META, meta)
@@ -243,6 +247,11 @@ def software_versions(extra: Sequence[str] = ()) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------- predictor
 
 
+_REEXPORT = "Fix: export the model directory again (ambig_lib.serving.export_onnx)."
+#: Keys of ``export.json`` the predictor needs.
+_META_KEYS = ("input_names", "max_length", "files")
+
+
 def read_export_meta(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The provenance of an exported directory; a clear error when the directory is not an export."""
     folder = Path(model_dir)
@@ -254,7 +263,50 @@ def read_export_meta(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
         hint = " It looks like a PyTorch checkpoint: export it first." if (folder / "config.json").is_file() else ""
         raise ServingError(f"{folder} holds no {EXPORT_META}, so it is not an exported model.{hint} "
                            "Fix: ambig_lib.serving.export_onnx(model_dir, out_dir).")
-    return json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ServingError(f"{meta_path} is not valid JSON ({exc}). {_REEXPORT}") from None
+    missing = [key for key in _META_KEYS if not isinstance(meta, dict) or key not in meta]
+    if missing:
+        raise ServingError(f"{meta_path} lacks {', '.join(missing)}. {_REEXPORT}")
+    return meta
+
+
+def verify_export_files(model_dir: str | os.PathLike[str], meta: dict[str, Any], names: Sequence[str],
+                        full: bool = True) -> None:
+    """Check served files against ``export.json``: present, the recorded size (always, cheap) and SHA-256 (``full``).
+
+    A file with flipped bytes would otherwise load and answer wrongly with exit status 0. Exports older than
+    the recorded sizes get the hash check only.
+    """
+    folder = Path(model_dir)
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise ServingError(f"{path} is missing. {_REEXPORT}")
+        size = (meta.get("sizes") or {}).get(name)
+        if size is not None and path.stat().st_size != int(size):
+            raise ServingError(f"{path} has {path.stat().st_size} bytes, {EXPORT_META} records {size}: the file is "
+                               f"truncated or was replaced. {_REEXPORT}")
+        expected = meta["files"].get(name)
+        if full and expected and sha256_file(path) != expected:
+            raise ServingError(f"{path}: SHA-256 differs from the one in {EXPORT_META}: the file is corrupt or was "
+                               f"replaced. {_REEXPORT}")
+
+
+#: The only op onnxruntime's dynamic quantisation quantises without an activation scale (weights only).
+WEIGHT_ONLY_QUANTIZE_OPS = frozenset({"Gather"})
+
+
+def per_batch_activation_scales(meta: dict[str, Any], variant: str) -> bool:
+    """True when ``variant`` of this export quantises activations dynamically, with one scale per batch.
+
+    Such a graph gives a query a different answer in a different batch (its scale follows the largest
+    activation of its batch-mates), so :class:`Predictor` feeds it one query per call.
+    """
+    ops = meta.get("quantize_ops", ["MatMul"])
+    return variant == "int8" and any(op not in WEIGHT_ONLY_QUANTIZE_OPS for op in ops)
 
 
 def _check_queries(queries: Sequence[str]) -> list[str]:
@@ -264,9 +316,15 @@ def _check_queries(queries: Sequence[str]) -> list[str]:
     for i, query in enumerate(out):
         if not isinstance(query, str):
             raise ServingError(f"query {i} is {type(query).__name__}, not str.")
-        if not query.strip():
-            raise ServingError(f"query {i} is empty or whitespace only; there is nothing to classify.")
+        if not has_text(query):
+            raise ServingError(f"query {i} is empty, or whitespace and control characters (such as NUL) only; "
+                               "there is nothing to classify.")
     return out
+
+
+def has_text(query: str) -> bool:
+    """True when ``query`` holds a character that is neither whitespace nor a control/format character."""
+    return any(not unicodedata.category(c).startswith(("C", "Z")) for c in query)
 
 
 def _two_class_probability(logits: np.ndarray) -> np.ndarray:
@@ -283,7 +341,14 @@ class _TokenizingPredictor:
 
         if batch_size < 1:
             raise ServingError(f"batch_size must be >= 1, got {batch_size}.")
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        if not Path(tokenizer_path).is_file():
+            raise ServingError(f"{tokenizer_path} is missing. {_REEXPORT}")
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # noqa: BLE001 - the Rust tokenizer raises plain Exception for a bad file
+            raise ServingError(f"{tokenizer_path} is not a readable tokenizer ({exc}). {_REEXPORT}") from None
+        #: Feed one query per call (graphs with per-batch activation scales): one answer per query.
+        self.one_query_per_call = False
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length)
         self.input_names = list(input_names)
@@ -301,8 +366,17 @@ class _TokenizingPredictor:
         prob = float(_two_class_probability(self._logits(ids, np.ones_like(ids)))[0])
         return Prediction(int(prob >= 0.5), prob)
 
+    def truncated(self, queries: Sequence[str]) -> list[int]:
+        """Indices of the queries longer than ``max_length`` tokens: only their first tokens are classified."""
+        encodings = self._tokenizer.encode_batch(_check_queries(queries))
+        return [i for i, e in enumerate(encodings) if e.overflowing]
+
     def predict_proba(self, queries: Sequence[str]) -> np.ndarray:
-        """P(ambiguous) per query, in input order (length-sorted, dynamically padded batches)."""
+        """P(ambiguous) per query, in input order (length-sorted, dynamically padded batches).
+
+        A query's answer does not depend on the other queries: padding is masked, and a graph whose int8
+        activation scales are per batch is fed one query per call (``one_query_per_call``).
+        """
         items = _check_queries(queries)
         if not items:
             return np.zeros(0, dtype=np.float64)
@@ -310,8 +384,9 @@ class _TokenizingPredictor:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(lengths, kind="stable")
         probs = np.empty(len(items), dtype=np.float64)
-        for start in range(0, len(items), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+        step = 1 if self.one_query_per_call else self.batch_size
+        for start in range(0, len(items), step):
+            chunk = order[start:start + step]
             width = int(lengths[chunk].max())
             ids = np.zeros((len(chunk), width), dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=np.int64)
@@ -334,10 +409,16 @@ class _TokenizingPredictor:
 
 
 class Predictor(_TokenizingPredictor):
-    """An exported student served by onnxruntime on the CPU (or CUDA when asked and available)."""
+    """An exported student served by onnxruntime on the CPU (or CUDA when asked and available).
+
+    Loading checks the graph and tokenizer against ``export.json``: their sizes always, their SHA-256 unless
+    ``verify=False`` (for hot paths that load the same verified directory again). Every query gets one answer
+    whatever its batch: int8 graphs with per-batch activation scales (the transformer export) are fed one query
+    per call (``one_query_per_call``); fp32 graphs and weight-only int8 graphs (the static student) are batched.
+    """
 
     def __init__(self, model_dir: str | os.PathLike[str], variant: str = "int8", threads: int = 1,
-                 batch_size: int = 64, device: str = "cpu") -> None:
+                 batch_size: int = 64, device: str = "cpu", verify: bool = True) -> None:
         import onnxruntime as ort
 
         if variant not in VARIANT_FILES:
@@ -347,10 +428,10 @@ class Predictor(_TokenizingPredictor):
         self.model_dir = Path(model_dir)
         self.meta = read_export_meta(self.model_dir)
         model_path = self.model_dir / VARIANT_FILES[variant]
-        if not model_path.is_file():
-            raise ServingError(f"{model_path} is missing. Fix: re-export the model directory.")
+        verify_export_files(self.model_dir, self.meta, [VARIANT_FILES[variant], TOKENIZER_FILE], full=verify)
         super().__init__(self.model_dir / TOKENIZER_FILE, self.meta["input_names"], batch_size,
                          int(self.meta["max_length"]))
+        self.one_query_per_call = per_batch_activation_scales(self.meta, variant)
         self.variant, self.threads, self.device = variant, threads, device
         self.label_names: list[str] = list(self.meta.get("label_names", DEFAULT_LABEL_NAMES))
         options = ort.SessionOptions()
@@ -367,7 +448,11 @@ class Predictor(_TokenizingPredictor):
             providers.insert(0, "CUDAExecutionProvider")
         elif device != "cpu":
             raise ServingError(f"Unknown device {device!r}; choose cpu or cuda.")
-        self._session = ort.InferenceSession(str(model_path), options, providers=providers)
+        try:
+            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad graph
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServingError(f"{model_path} is not a loadable ONNX graph ({first}). {_REEXPORT}") from None
         self._output = [self._session.get_outputs()[0].name]
 
     def _logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

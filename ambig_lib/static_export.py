@@ -3,7 +3,7 @@
 The ONNX graph computes what Model2Vec + the logistic head compute: token lookup, mean over the real tokens
 (padding and the unknown token masked out), L2 normalisation, then ``logits = [0, w . x + b]`` so that the
 predictor's two-class softmax gives the head's sigmoid. ``model.int8.onnx`` quantises the embedding table
-(Gather) and the head (MatMul) to int8; the tokenizer adds no special tokens, as in Model2Vec.
+(Gather, weights only: batch-independent) to int8 and keeps the small head in fp32; the tokenizer adds no special tokens, as in Model2Vec.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from .serving import (
 )
 from .static_student import ENCODER_META, StaticConfig, StaticStudent, StaticStudentError
 
-#: Ops quantised in the int8 variant: the embedding table is nearly all of the model.
-STATIC_QUANTIZE_OPS: tuple[str, ...] = ("Gather", "MatMul")
+#: Ops quantised in the int8 variant: the embedding table is nearly all of the model. Gather is quantised
+#: weights-only; the head (MatMul, 256 weights) stays fp32, since dynamic quantisation of a MatMul scales its
+#: input per batch and a query's answer would then depend on its batch-mates.
+STATIC_QUANTIZE_OPS: tuple[str, ...] = ("Gather",)
 
 
 def _graph_module(embedding: np.ndarray, coef: np.ndarray, intercept: float, unk_id: int | None) -> Any:

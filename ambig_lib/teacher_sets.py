@@ -2,7 +2,9 @@
 
 Columns: ``topic, initial_request, binary_label, user_information_need`` (extra columns are kept).
 The loader normalises what the published files really contain (labels written ``0.0``/``1.0``, CRLF line
-ends, topic case that varies) and rejects what is broken with the file and line number.
+ends, topic case that varies, CSV-quoted fields such as ``"Who directed ""Parasite""?"``) and rejects what is
+broken with the file and line number: a field that opens a quote it does not close on the same line (it would
+swallow the following rows) or a stray quote after a quoted part (``"Best" pizza``).
 """
 
 from __future__ import annotations
@@ -162,6 +164,17 @@ def teacher_set_path(name_or_path: str | Path) -> Path:
     )
 
 
+#: How to fix a quoting error. Fields are read as CSV-quoted (the published sets quote fields holding ``"``),
+#: so a field that starts with ``"`` must be quoted whole, with inner quotes doubled.
+_QUOTE_FIX = ('Fix: a field that starts with a double quote must be quoted whole with its inner quotes doubled '
+              '("""Best"" pizza near me" for "Best" pizza near me), or reword it; fields never span lines.')
+
+
+def _unclosed_quote(source: str, line: int, until: int) -> None:
+    raise TeacherSetError(f"{source}, line {line}: a double quote opens a field that does not close on that line "
+                          f"(read as one field up to line {until}). {_QUOTE_FIX}") from None
+
+
 def _normalise_topics(topics: list[str]) -> list[str]:
     """Map each topic to its most frequent spelling among case/whitespace variants."""
     variants: dict[str, Counter[str]] = {}
@@ -193,8 +206,20 @@ def parse_teacher_set(text: str, source: str = "<string>") -> pd.DataFrame:
     next(reader)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
-    for row in reader:
-        line_no = reader.line_num
+    previous_line = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if reader.line_num > previous_line + 1:
+                _unclosed_quote(source, previous_line + 1, reader.line_num)
+            raise TeacherSetError(f"{source}, line {previous_line + 1}: badly quoted field ({exc}). {_QUOTE_FIX}") from None
+        line_no, first_line = reader.line_num, previous_line + 1
+        previous_line = line_no
+        if line_no > first_line:  # a quoted field ran over the end of its line and swallowed the next one(s)
+            _unclosed_quote(source, first_line, line_no)
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != len(header):

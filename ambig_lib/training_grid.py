@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import paths
+from .errors import AmbigError
 from .training import TrainConfig, TrainingError, run_dir, train_or_reuse
 
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
@@ -93,6 +94,11 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
     config = config or TrainConfig()
     if jobs < 1:
         raise TrainingError(f"jobs={jobs}; use 1 (sequential) or more parallel runs.")
+    from .teacher_sets import load_teacher_set
+
+    for teacher in dict.fromkeys(teachers):  # a broken teacher set fails now, not hours into the grid
+        if teacher not in CEILING_DATASETS:
+            load_teacher_set(teacher)
     grid = [GridJob(s, t, int(seed)) for s in students for t in teachers for seed in seeds]
     if jobs == 1 or len(grid) <= 1:
         rows = [run_job(job, config, datasets, resume) for job in tqdm(grid, desc="grid")]
@@ -141,11 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid and print one row per run."""
     args = build_parser().parse_args(argv)
-    teachers = resolve_teacher_sets(args.teachers)
-    config = TrainConfig(folds=args.folds, max_epochs=args.epochs, max_length=args.max_length,
-                         save_fold_models=not args.no_fold_models)
-    table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
-                     jobs=args.jobs)
+    try:
+        teachers = resolve_teacher_sets(args.teachers)
+        config = TrainConfig(folds=args.folds, max_epochs=args.epochs, max_length=args.max_length,
+                             save_fold_models=not args.no_fold_models)
+        table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
+                         jobs=args.jobs)
+    except AmbigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept under runs/ and reused, re-run the same command to resume.",
+              file=sys.stderr)
+        return 130
     print(table.to_string(index=False))
     return 0
 

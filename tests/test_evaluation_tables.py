@@ -106,3 +106,40 @@ def test_predictions_must_match_the_evaluation_set(isolated: Path):
     write_predictions(path, data["initial_request"][::-1], data["binary_label"][::-1], np.ones(len(data)))
     with pytest.raises(EvaluationError, match="does not match"):
         load_aligned_predictions(path, data)
+
+
+def test_requested_run_without_predictions_is_an_error(isolated: Path):
+    """seeds=[7] or a student typo such as ``minlm`` must not give a table silently missing those rows."""
+    data = {name: load_eval_set(name) for name in DATASETS}
+    for name, frame in data.items():
+        write_predictions(run_dir("minilm", "seed/gpt-4.1", 0) / f"predictions_{name}.tsv", frame["initial_request"],
+                          frame["binary_label"], np.full(len(frame), 0.6))
+    table, _ = evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], DATASETS, n_resamples=20)
+    assert (table["method"] == "finetuned").sum() == 2
+    with pytest.raises(EvaluationError, match=r"minilm / seed/gpt-4.1 / seed 7 .*training_grid --students minilm "
+                                              r"--teachers seed/gpt-4.1 --seeds 7"):
+        evaluation_table(["minilm"], ["seed/gpt-4.1"], [0, 7], DATASETS, n_resamples=20)
+    with pytest.raises(EvaluationError, match="minlm / seed/gpt-4.1 / seed 0"):
+        evaluation_table(["minlm"], ["seed/gpt-4.1"], [0], DATASETS, n_resamples=20)
+    with pytest.raises(EvaluationError, match="no predictions for ambignq"):
+        (run_dir("minilm", "seed/gpt-4.1", 0) / "predictions_ambignq.tsv").unlink()
+        evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], DATASETS, n_resamples=20)
+
+
+def test_published_numbers_ship_with_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A clone with no ``../shared`` beside it still compares with the published study."""
+    import ambig_lib
+    from ambig_lib import paths
+    from ambig_lib.evaluation import compare_with_published
+    from ambig_lib.latency_plots import published_points
+
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "elsewhere" / "clone")
+    source = paths.published_results_file()
+    assert source.is_file() and source.parent == Path(ambig_lib.__file__).resolve().parent / "resources"
+    assert "Source:" in (source.parent / "seed_reported_results.SOURCE.md").read_text()
+    ours = pd.DataFrame([{"method": "constant_all_ambiguous", "student": "", "teacher": "", "dataset": "clariq",
+                          "seeds": "", "weighted_precision": 0.768, "weighted_recall": 0.876, "weighted_f1": 0.818,
+                          "macro_f1": 0.467}])
+    side = compare_with_published(ours)
+    assert len(side) == 1 and side["weighted_f1_theirs"].iloc[0] == pytest.approx(0.818)
+    assert len(published_points()) > 0

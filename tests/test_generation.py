@@ -128,8 +128,8 @@ def test_topic_that_never_validates_is_reported_not_dropped_silently(tmp_path: P
 def test_set_without_any_valid_topic_is_refused_not_written_empty(tmp_path: Path) -> None:
     script = {(t, i): ("not json at all", "stop") for t in ("Banking", "Health") for i in range(2)}
     cfg = config(["Banking", "Health"], max_attempts=2)
-    stale = output_paths(cfg, tmp_path)["tsv"]
-    stale.write_text("topic\tinitial_request\tbinary_label\n")  # a header-only file from an older run
+    stale = _committed_set(tmp_path, cfg)["tsv"]  # an older run with the same settings
+    stale.write_text("topic\tinitial_request\tbinary_label\n")  # left a header-only file
     with pytest.raises(EmptySetError, match=r"no topic of 2 gave a valid answer in 2 attempts.*failures\.jsonl"):
         generate_set(ScriptedTeacher(script), cfg, out_dir=tmp_path, progress=False)
     assert not stale.exists()  # "teacher_sets='all'" must never find an empty set
@@ -182,7 +182,7 @@ def test_written_set_is_accepted_by_the_teacher_set_loader(tmp_path: Path) -> No
     text = seed_answer("Banking", specific_query='What does "APR" mean on my\tChase credit card statement?')
     result = generate_set(ScriptedTeacher({("Banking", 0): (text, "stop")}), config(["Banking"]),
                           out_dir=tmp_path, progress=False)
-    assert result.tsv_path.name == "scripted_seed_balanced_strict.tsv"
+    assert result.tsv_path.parent.name == "variants" and result.tsv_path.name.startswith("scripted_seed_topics1-")
     loaded = load_teacher_set(result.tsv_path)
     assert len(loaded) == 10 and loaded["binary_label"].tolist() == [0, 1] * 5
     assert loaded["initial_request"].iloc[0] == 'What does "APR" mean on my Chase credit card statement?'
@@ -341,11 +341,70 @@ def test_config_errors_are_clear() -> None:
         GenerationConfig(teacher="t", topics=())
     with pytest.raises(Exception, match="Unknown prompt style 'fancy'"):
         GenerationConfig(teacher="t", prompt="fancy", topics=("A",))
-    assert GenerationConfig(teacher="org/Model 7B", topics=("A",)).stem == \
+    assert GenerationConfig.for_teacher("org/Model 7B", "length_matched", load_topics()).stem == \
         "org-Model-7B_length_matched_balanced_strict"
-    dotted = output_paths(GenerationConfig(teacher="qwen2.5-coder-1.5b", prompt="seed", topics=("A",)), Path("d"))
+    full = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics())
+    dotted = output_paths(full, Path("d"))
     assert {k: p.name for k, p in dotted.items()} == {
         "tsv": "qwen2.5-coder-1.5b_seed_balanced_strict.tsv",
         "provenance": "qwen2.5-coder-1.5b_seed_balanced_strict.provenance.json",
         "failures": "qwen2.5-coder-1.5b_seed_balanced_strict.failures.jsonl",
         "cache": "qwen2.5-coder-1.5b_seed_balanced_strict.cache.jsonl"}
+    assert dotted["tsv"].parent == Path("d")
+
+
+def test_the_name_of_a_set_says_what_changes_its_content() -> None:
+    """A --limit, another seed or sampling gives another name, in variants/, with the full set's cache."""
+    def stem(**kw: Any) -> str:
+        return GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics(kw.pop("limit", None)),
+                                            **kw).stem
+
+    assert stem(limit=3) == "qwen2.5-coder-1.5b_seed_topics3_balanced_strict"
+    assert stem(seed=1, temperature=0.5, top_p=0.9, max_tokens=512, max_attempts=2,
+                near_duplicate_threshold=0.9) == \
+        "qwen2.5-coder-1.5b_seed_seed1_temp0.5_topp0.9_maxtok512_attempts2_neardup0.9_balanced_strict"
+    assert stem(batch_size=8) == "qwen2.5-coder-1.5b_seed_balanced_strict"  # how requests are sent: no tag
+    other = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", ["Banking", "Health"])
+    assert other.stem.startswith("qwen2.5-coder-1.5b_seed_topics2-") and len(other.variant_tags()[0]) == 16
+    files = output_paths(GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics(3)), Path("d"))
+    assert files["tsv"] == Path("d/variants/qwen2.5-coder-1.5b_seed_topics3_balanced_strict.tsv")
+    assert files["cache"] == Path("d/qwen2.5-coder-1.5b_seed_balanced_strict.cache.jsonl")
+
+
+def _committed_set(folder: Path, config: GenerationConfig, **provenance: Any) -> dict[str, Path]:
+    """Files standing for a committed set written with ``config`` (provenance fields overridable)."""
+    files = output_paths(config, folder)
+    files["tsv"].parent.mkdir(parents=True, exist_ok=True)
+    files["tsv"].write_text("committed set\n")
+    files["failures"].write_text("committed failures\n")
+    record = {"topics": list(config.topics), "sampling": config.sampling(), "max_attempts": config.max_attempts,
+              "near_duplicate_threshold": config.near_duplicate_threshold,
+              "prompt": {"hash": get_prompt_style(config.prompt).prompt_hash()}, **provenance}
+    files["provenance"].write_text(json.dumps(record))
+    return files
+
+
+def test_a_partial_run_never_replaces_the_full_set(tmp_path: Path) -> None:
+    full = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics())
+    committed = _committed_set(tmp_path, full)
+    before = {k: p.read_bytes() for k, p in committed.items() if k != "cache"}
+    partial = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics(2))
+    script = {(t, 0): (seed_answer(t), "stop") for t in partial.topics}
+    result = generate_set(ScriptedTeacher(script), partial, out_dir=tmp_path, progress=False)
+    assert {k: p.read_bytes() for k, p in committed.items() if k != "cache"} == before
+    assert result.tsv_path == tmp_path / "variants" / "qwen2.5-coder-1.5b_seed_topics2_balanced_strict.tsv"
+    assert result.cache_path == committed["cache"] and len(load_teacher_set(result.tsv_path)) > 0
+
+
+def test_a_set_with_other_settings_is_replaced_only_with_force(tmp_path: Path) -> None:
+    full = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "seed", load_topics(1))
+    committed = _committed_set(tmp_path, full, max_attempts=3, prompt={"hash": "an older prompt"})
+    script = {(t, 0): (seed_answer(t), "stop") for t in full.topics}
+    with pytest.raises(GenerationError, match=r"was generated with other settings \(max_attempts: 3 there, 4 now; "
+                                              r"prompt_hash: .*--force"):
+        generate_set(ScriptedTeacher(script), full, out_dir=tmp_path, progress=False)
+    assert committed["tsv"].read_text() == "committed set\n"
+    same = _committed_set(tmp_path / "same", full)  # a re-run with the same settings rebuilds it
+    assert generate_set(ScriptedTeacher(script), full, out_dir=tmp_path / "same", progress=False).tsv_path == same["tsv"]
+    result = generate_set(ScriptedTeacher(script), full, out_dir=tmp_path, progress=False, force=True)
+    assert result.tsv_path == committed["tsv"] and committed["tsv"].read_text() != "committed set\n"

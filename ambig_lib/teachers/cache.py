@@ -5,7 +5,8 @@ Key: SHA-256 of the canonical JSON of ``{"identity": teacher.identity(), "reques
 
 Storage: one append-only JSONL file, one record per answer, written in request order, each line flushed and
 fsync'd before the next model call, so an interrupted run loses nothing and a re-run continues where it
-stopped. A truncated last line (a crash mid-write) is cut off on load; a corrupt line elsewhere is an error.
+stopped. A truncated last line (a crash mid-write) is cut off on load, with a :class:`CacheRepairWarning` saying
+what was dropped; a corrupt line elsewhere is an error.
 The first record of a key wins; the file is deterministic for a deterministic sequence of requests.
 
 What is cached: every answer the model produced, including failed ones (cut off by length, content filter,
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,10 @@ from .base import ChatRequest, ChatResponse, Teacher, TeacherError, canonical_js
 
 class CacheFileError(TeacherError):
     """The response cache file is corrupt somewhere other than its last line."""
+
+
+class CacheRepairWarning(UserWarning):
+    """A response cache was repaired on load (a partial last record from an interrupted write was dropped)."""
 
 
 class CacheMissError(TeacherError):
@@ -73,9 +79,15 @@ def load_cache_file(path: Path, repair: bool = True) -> dict[str, dict[str, Any]
             ) from None
         entries.setdefault(record["key"], record)
     if tail.strip():
+        line_no = body.count(b"\n") + 2 if body else 1
         try:
             record = _parse_record(tail)
         except ValueError:
+            action = "removed it from the file" if repair else "ignored it"
+            warnings.warn(CacheRepairWarning(
+                f"{path}: line {line_no} is a partial record ({len(tail)} bytes, an interrupted write: "
+                f"{tail[:60].decode('utf-8', 'replace')!r}...); {action}. Its request will be asked again."),
+                stacklevel=2)
             if repair:  # drop the partial record
                 with open(path, "r+b") as handle:
                     handle.truncate(len(data) - len(tail))
@@ -83,6 +95,8 @@ def load_cache_file(path: Path, repair: bool = True) -> dict[str, dict[str, Any]
         else:
             entries.setdefault(record["key"], record)
             if repair:  # complete record, newline lost
+                warnings.warn(CacheRepairWarning(f"{path}: line {line_no} is complete but lost its newline; "
+                                                 "added it (nothing dropped)."), stacklevel=2)
                 with open(path, "ab") as handle:
                     handle.write(b"\n")
                     handle.flush()

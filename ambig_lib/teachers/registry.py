@@ -7,6 +7,7 @@ builds one; options override the registered backend options (``base_url=`` for a
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,19 +115,38 @@ def build_teacher(name: str, backend: str | None = None, **options: Any) -> Teac
     if chosen == "llamacpp":
         from .llamacpp import LlamaCppTeacher
 
-        return LlamaCppTeacher(model=model, **merged)
+        return LlamaCppTeacher(model=model, **_checked(LlamaCppTeacher, chosen, merged))
     if chosen == "vllm":
         from .vllm_engine import VLLMTeacher
 
-        return VLLMTeacher(model=model, **merged)
+        return VLLMTeacher(model=model, **_checked(VLLMTeacher, chosen, merged))
     if spec is not None and "llamacpp" in spec.backends and "base_url" not in merged:
         raise TeacherError(f"{name!r} on {chosen!r} needs base_url= (a llama.cpp server serving the GGUF).")
     if chosen == "openai":
         from .openai_chat import OpenAIChatTeacher
 
-        return OpenAIChatTeacher(model=model, **merged)
+        return OpenAIChatTeacher(model=model, **_checked(OpenAIChatTeacher, chosen, merged))
     from .openai_batch import OpenAIBatchTeacher
 
     if "run_dir" not in merged:
         raise TeacherError("backend 'openai-batch' needs run_dir= (where batch ids and results are kept).")
-    return OpenAIBatchTeacher(model=model, **merged)
+    return OpenAIBatchTeacher(model=model, **_checked(OpenAIBatchTeacher, chosen, merged))
+
+
+def backend_options(cls: type) -> list[str] | None:
+    """Keyword options a backend class accepts (``model`` aside); None when it takes any (``**kwargs``)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return [name for name, p in parameters.items() if name not in ("self", "model")
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+
+
+def _checked(cls: type, backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options``, or a :class:`TeacherError` naming the ones backend ``backend`` does not take."""
+    known = backend_options(cls)
+    unknown = [] if known is None else sorted(set(options) - set(known))
+    if unknown:
+        raise TeacherError(f"--option {', '.join(unknown)}: not an option of backend {backend!r}. "
+                           f"Fix: use one of {', '.join(sorted(known or []))}.")
+    return options

@@ -243,3 +243,33 @@ def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame) -> Findings:
         if shown:
             sentences.append("ClariQ ROC-AUC of the served models: " + ", ".join(shown) + ".")
     return Findings(tuple(sentences) or ("No system was measured.",))
+
+
+def transfer_findings(wide: pd.DataFrame) -> Findings:
+    """The transfer study in sentences: the set chosen by the development slice (never a benchmark), its
+    benchmarks against its own length-only control, and each strategy against its random-deletion control."""
+    if wide.empty:
+        return Findings(("No training set was probed.",))
+    benches = (("clariq", "ClariQ"), ("ambignq", "AmbigNQ"), ("clamber", "CLAMBER NK+LA"))
+    candidates = wide[~wide["train_set"].str.endswith("-control")]
+    chosen = candidates.loc[candidates["dev roc_auc"].astype(float).idxmax()]
+    scores = ", ".join(f"{label} {_f(chosen[f'{b} roc_auc'])} (length-only {_f(chosen[f'{b} length_only'])}, "
+                       f"length-controlled {_f(chosen[f'{b} lc_roc_auc'])})" for b, label in benches)
+    sentences = [f"Chosen by the development slice (500 labelled AmbigNQ-train questions; ROC-AUC "
+                 f"{_f(chosen['dev roc_auc'])}), **{chosen['train_set']}** gives a frozen-probe ROC-AUC of {scores}; "
+                 f"mean {_f(chosen['mean_3 roc_auc'])} against {_f(chosen['mean_3 length_only'])} for length alone."]
+    by_name = wide.set_index("train_set")
+    for name in candidates["train_set"]:
+        control = f"{name}-control"
+        if control in by_name.index:
+            gain = float(by_name.at[name, "mean_3 roc_auc"]) - float(by_name.at[control, "mean_3 roc_auc"])
+            sentences.append(f"`{name}` scores a mean ROC-AUC of {_f(by_name.at[name, 'mean_3 roc_auc'])} against "
+                             f"{_f(by_name.at[control, 'mean_3 roc_auc'])} for its random-deletion control "
+                             f"({gain:+.3f}): " + ("it teaches more than shortening." if gain > 0.01 else
+                                                    "it teaches no more than deleting the same number of words."))
+    return Findings(tuple(sentences))
+
+
+def combine(*parts: Findings) -> Findings:
+    """One paragraph of the sentences of several findings, in order."""
+    return Findings(tuple(sentence for part in parts for sentence in part.sentences))

@@ -251,3 +251,21 @@ def test_random_deletion_never_leaves_an_empty_query() -> None:
         out = counterfactual.random_deletion("for ? !", 2, rng)
         assert out.strip() and any(ch.isalnum() for ch in out)
     assert counterfactual.random_deletion("single", 3, rng) == "single"
+
+
+def test_transfer_findings_choose_by_the_dev_slice_and_compare_with_the_control() -> None:
+    from ambig_lib import findings
+
+    def row(name: str, dev: float, mean: float) -> dict[str, object]:
+        out: dict[str, object] = {"train_set": name, "dev roc_auc": dev, "mean_3 roc_auc": mean,
+                                  "mean_3 length_only": 0.55}
+        for bench in ("clariq", "ambignq", "clamber"):
+            out.update({f"{bench} roc_auc": mean, f"{bench} length_only": 0.55, f"{bench} lc_roc_auc": 0.5})
+        return out
+
+    wide = pd.DataFrame([row("seed/gpt-4.1", 0.52, 0.70), row("strategy/x", 0.60, 0.58),
+                         row("strategy/x-control", 0.99, 0.61)])
+    text = findings.transfer_findings(wide).text
+    assert "strategy/x" in text.split(".")[0] or "strategy/x" in text  # chosen by dev, the control never chosen
+    assert "**strategy/x**" in findings.transfer_findings(wide).sentences[0]
+    assert "no more than deleting" in text and "-0.030" in text

@@ -403,7 +403,7 @@ def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: 
 def teacher_slug(teacher: str | os.PathLike[str]) -> str:
     """Run-directory part of a teacher set: registered names as is (``seed/gpt-4.1``), files by stem."""
     text = os.fspath(teacher)
-    if text.startswith(("seed/", "generated/", "ceiling/")) and ".." not in text:
+    if text.startswith(("seed/", "generated/", "ceiling/", "zefcnp/", "strategy/")) and ".." not in text:
         return text
     return "custom/" + Path(text).name.removesuffix(".tsv").removesuffix("_balanced_strict")
 

@@ -6,7 +6,9 @@ training time:
 
 1. **Distil** the sentence encoder into one static vector per vocabulary token with Model2Vec
    (``model2vec.distill.distill_from_model``: each token is passed through the encoder, the outputs are reduced
-   by PCA and SIF-weighted). One minute on this CPU, cached under ``data/cache/models/``.
+   by PCA and SIF-weighted, then stored as float16). One to two minutes on this CPU, cached under
+   ``data/cache/models/``. The forward pass, the pooling and the PCA run in float64 (``_float64_distillation``),
+   so the stored float16 vectors are the same bytes on any CPU and thread count (see ``distill_static_encoder``).
 2. **Train** a logistic-regression head on the mean-pooled, normalised token vectors of a teacher set. The
    regularisation strength is chosen by cross-validation on the teacher set itself, folds grouped by topic
    (never on ClariQ / AmbigNQ).
@@ -23,7 +25,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,8 @@ from .serving import software_versions
 SUMMARY_FILE = "static_summary.json"
 HEAD_FILE = "head.npz"
 ENCODER_META = "ambig_static_encoder.json"
+#: How the encoder was distilled (recorded beside it; a cached encoder of another precision is redone).
+PRECISION = "float64 forward, pooling and PCA; float16 vectors"
 #: Libraries recorded in the provenance besides ``serving.software_versions``'s.
 STATIC_DISTS: tuple[str, ...] = ("model2vec", "scikit-learn")
 
@@ -86,7 +91,7 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
     meta_path = target / ENCODER_META
     if meta_path.is_file() and not force:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("base_dir") == str(_base_dir(config)):
+        if meta.get("base_dir") == str(_base_dir(config)) and meta.get("precision") == PRECISION:
             return target
     try:
         from model2vec.distill import distill_from_model
@@ -99,14 +104,15 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
     started = time.perf_counter()
     model = AutoModel.from_pretrained(source)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",
-                                sif_coefficient=config.sif_coefficient)
+    with _float64_distillation():
+        static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",
+                                    sif_coefficient=config.sif_coefficient, quantize_to="float16")
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     static.save_pretrained(str(tmp))
     weights = tmp / "model.safetensors"
-    meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims,
+    meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims, "precision": PRECISION,
             "sif_coefficient": config.sif_coefficient, "vocab_size": int(static.embedding.shape[0]),
             "seconds": round(time.perf_counter() - started, 1),
             "weights_sha256": sha256_file(weights) if weights.is_file() else None, "versions": software_versions(STATIC_DISTS)}
@@ -115,6 +121,57 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
         shutil.rmtree(target)
     tmp.rename(target)
     return target
+
+
+@contextmanager
+def _float64_distillation() -> Iterator[None]:
+    """Make Model2Vec's distillation give the same bytes on any x86-64 CPU and thread count.
+
+    Model2Vec 0.10 runs the encoder in float32, pools in float32 (``torch.bmm``) and fits the PCA on the float32
+    matrix. Float32 sums differ in their last bits between kernels (AVX2 vs AVX-512, MKL / oneDNN / OpenBLAS
+    code paths, thread splits), and the PCA turns those ~1e-7 relative differences into different float16
+    vectors: another encoder SHA-256 on another machine. Here the forward pass, the masked mean and the PCA run
+    in float64: machine differences shrink to ~1e-15 relative, about 1e-11 of the float16 rounding step, so
+    the stored float16 table is the same bytes everywhere (checked under different thread counts and
+    instruction sets by ``tests/test_static_determinism.py``). Only the two steps are swapped, for the
+    duration of the call; vocabulary handling, SIF weights and the output format stay Model2Vec's.
+    """
+    from model2vec.distill import distillation
+
+    original_embed, original_pca = distillation.create_embeddings, distillation.apply_pca
+
+    def pca64(embeddings: np.ndarray, pca_dims: Any) -> np.ndarray:
+        return original_pca(np.asarray(embeddings, dtype=np.float64), pca_dims)
+
+    distillation.create_embeddings, distillation.apply_pca = _create_embeddings_float64, pca64
+    try:
+        yield
+    finally:
+        distillation.create_embeddings, distillation.apply_pca = original_embed, original_pca
+
+
+def _create_embeddings_float64(model: Any, tokenized: list[list[int]], device: str, pad_token_id: int,
+                               pooling: Any = "mean", batch_size: int = 256) -> np.ndarray:
+    """Masked mean of the encoder's last hidden state for each token sequence, computed in float64."""
+    import torch
+
+    if str(getattr(pooling, "value", pooling)) != "mean":
+        raise StaticStudentError(f"pooling {pooling!r}: only mean pooling is supported by the float64 distillation.")
+    model = model.to(device).double().eval()
+    order = np.argsort([len(ids) for ids in tokenized], kind="stable")
+    out = np.zeros((len(tokenized), model.config.hidden_size), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = [torch.tensor(tokenized[i], dtype=torch.long) for i in index]
+            input_ids = torch.nn.utils.rnn.pad_sequence(batch, batch_first=True, padding_value=pad_token_id)
+            lengths = torch.tensor([len(tokenized[i]) for i in index])
+            mask = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
+            hidden = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            weights = mask.to(device=hidden.device, dtype=torch.float64)
+            pooled = (hidden * weights[:, :, None]).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+            out[index] = pooled.cpu().numpy()
+    return np.nan_to_num(out)
 
 
 def _base_dir(config: StaticConfig) -> Path:
@@ -189,7 +246,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
-    from .teacher_sets import load_teacher_set, teacher_set_path
+    from .teacher_sets import load_teacher_set, teacher_set_source
 
     run = static_run_dir(teacher, seed, config)
     encoder_dir = distill_static_encoder(config)
@@ -221,7 +278,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     head = LogisticRegression(C=best_c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
     head.fit(features, labels)
     try:
-        source = str(teacher_set_path(teacher))
+        source = teacher_set_source(teacher)
     except AmbigError:
         source = teacher
     summary = {**fingerprint, "teacher_source": source, "best_c": best_c,

@@ -245,7 +245,7 @@ class FoldResult:
         return {"fold": self.fold, "best_epoch": self.best_epoch, "best_val_macro_f1": self.best_val_macro_f1,
                 "epochs_run": self.epochs_run, "train_rows": len(self.train_index),
                 "val_rows": len(self.val_index), "wall_s": round(self.wall_s, 2), "history": self.history,
-                "path": self.path}
+                "path": paths.portable_path(self.path) if self.path else None}
 
 
 @dataclass
@@ -469,7 +469,7 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
     labels = frame["binary_label"].astype(int).tolist()
     result = train_cv(texts, labels, student, config, seed, out_dir, observer)
     summary: dict[str, Any] = {
-        "student": result.student, "student_path": result.student_path, "teacher": str(teacher), "seed": seed,
+        "student": result.student, "student_path": paths.portable_path(result.student_path), "teacher": str(teacher), "seed": seed,
         "hyperparameters": asdict(config), "train_rows": len(texts),
         "train_class_counts": np.bincount(np.asarray(labels), minlength=2).tolist(),
         "train_texts_sha256": sha256_text("\n".join(texts)),
@@ -549,9 +549,23 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
     summary = load_summary(student, teacher, seed) if resume else None
     reason = stale_reason(summary, frame, config, seed) if summary is not None else None
     if summary is not None and reason is None:
-        return summary, "up to date"
+        portable = portable_summary(summary)
+        if portable != summary:  # written before paths were made portable: fix them, no retraining
+            write_json_atomic(run_dir(student, teacher, seed) / SUMMARY_NAME, portable)
+        return portable, "up to date"
     status = "trained" if summary is None else f"retrained ({reason})"
     return train_run(student, teacher, seed, frame, config, predict_sets), status
+
+
+def portable_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``summary`` with its paths (student, fold directories) named portably (``paths.portable_path``)."""
+    fixed = dict(summary)
+    if fixed.get("student_path"):
+        fixed["student_path"] = paths.portable_path(fixed["student_path"])
+    if isinstance(fixed.get("folds"), list):
+        fixed["folds"] = [{**f, "path": paths.portable_path(f["path"])} if isinstance(f, dict) and f.get("path")
+                          else f for f in fixed["folds"]]
+    return fixed
 
 
 def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:

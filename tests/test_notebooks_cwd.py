@@ -1,0 +1,67 @@
+"""Every notebook runs top to bottom from ``notebooks/`` (where JupyterLab starts its kernels), quick profile.
+
+Outputs go to a temporary folder named by *relative* ``AMBIG_*`` settings, as a user would set them in a shell:
+the runner makes them absolute before the kernel starts in ``notebooks/``, so they must land where the shell
+meant them, not under ``notebooks/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ambig_lib import paths
+from ambig_lib.runner import load_profile, plan_parameters, run_notebook, study_notebooks
+
+RELATIVE_DIRS = {"AMBIG_RESULTS_DIR": "out/results", "AMBIG_RUNS_DIR": "out/runs",
+                 "AMBIG_SYNTHETIC_DIR": "out/synthetic", "AMBIG_LLM_DIRECT_DIR": "out/llm_direct"}
+
+
+@pytest.fixture
+def relative_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for key, value in RELATIVE_DIRS.items():
+        monkeypatch.setenv(key, value)
+    return tmp_path / "out"
+
+
+def _run_from_notebooks_dir(stems: list[str], out: Path) -> list[Path]:
+    chosen = [nb for nb in study_notebooks() if nb.stem in stems]
+    assert [nb.stem for nb in chosen] == stems
+    planned = plan_parameters(load_profile("quick"), chosen, [])
+    executed = []
+    for notebook in chosen:
+        executed.append(run_notebook(notebook, planned[notebook.stem], output_dir=out / "executed", html=False,
+                                     cwd=paths.notebooks_dir()))
+    return executed
+
+
+def _assert_clean(executed: Path) -> None:
+    notebook = json.loads(executed.read_text())
+    outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert notebook["metadata"]["papermill"]["input_path"] == f"notebooks/{executed.name}"  # portable
+    text = executed.read_text()
+    assert str(paths.REPO_ROOT) not in text and str(Path.home()) + "/" not in text
+
+
+def test_inspection_notebook_runs_from_the_notebooks_folder(relative_outputs: Path) -> None:
+    (executed,) = _run_from_notebooks_dir(["02_inspect_synthetic"], relative_outputs)
+    _assert_clean(executed)
+    # written where the relative settings pointed from the shell's folder, nothing under notebooks/
+    assert (relative_outputs / "results" / "tables" / "inspect_synthetic.csv").is_file()
+    assert (relative_outputs / "results" / "figures" / "inspect_shortcut_accuracy.png").is_file()
+    assert not (paths.notebooks_dir() / "out").exists()
+    assert "results/tables/inspect_synthetic.csv" in executed.read_text()  # printed portably
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_from_the_notebooks_folder_on_the_quick_profile(relative_outputs: Path) -> None:
+    stems = [nb.stem for nb in study_notebooks()]
+    assert len(stems) == 5
+    for executed in _run_from_notebooks_dir(stems, relative_outputs):
+        _assert_clean(executed)
+    assert (relative_outputs / "results" / "tables" / "evaluation.csv").is_file()
+    assert (relative_outputs / "results" / "tables" / "latency.csv").is_file()

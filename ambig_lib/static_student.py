@@ -64,6 +64,10 @@ class StaticConfig:
     #: Scoring used to pick C on held-out synthetic folds.
     selection_metric: str = "roc_auc"
     max_iter: int = 2000
+    #: Newton steps with a Cholesky solve converge to the unique optimum to ~1e-13, so the fitted head does not
+    #: depend on how a machine sums (lbfgs's default tolerance stops it wherever the gradient first looks small).
+    solver: str = "newton-cholesky"
+    tol: float = 1e-10
 
     def base_label(self) -> str:
         """Path-safe name of the base encoder (a registered name, or the last part of a path)."""
@@ -188,9 +192,19 @@ def load_static_encoder(encoder_dir: str | os.PathLike[str]):  # noqa: ANN201 - 
 
 
 def encode(encoder: Any, texts: Sequence[str]) -> np.ndarray:
-    """Normalised mean of the static token vectors of each text (float32, one row per text)."""
-    return np.asarray(encoder.encode(list(texts), normalize=True, show_progress_bar=False,
-                                     use_multiprocessing=False), dtype=np.float32)
+    """Normalised mean of the static token vectors of each text (float64, one row per text).
+
+    What Model2Vec's ``encode`` computes (same tokens, mean, unit length), but in float64 and without its final
+    cast back to float16: a mean of float16 vectors is exact in float64, so the features, and the head trained
+    on them, do not depend on the CPU's summation order. A text without tokens gives a zero row.
+    """
+    table = np.asarray(encoder.embedding, dtype=np.float64)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float64)
+    for row, ids in enumerate(encoder.tokenize(list(texts))):
+        if ids:
+            out[row] = table[np.asarray(ids, dtype=np.int64)].mean(axis=0)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+    return np.divide(out, norms, out=out, where=norms > 0)
 
 
 # ----------------------------------------------------------------------------------------------- head
@@ -208,7 +222,7 @@ class StaticStudent:
     def predict_proba(self, texts: Sequence[str], encoder: Any | None = None) -> np.ndarray:
         """P(ambiguous) computed the reference way (Model2Vec encode + numpy head), float64."""
         encoder = encoder if encoder is not None else load_static_encoder(self.encoder_dir)
-        z = encode(encoder, texts).astype(np.float64) @ self.coef.astype(np.float64) + self.intercept
+        z = encode(encoder, texts) @ self.coef.astype(np.float64) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -243,7 +257,6 @@ def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], s
 def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig(),
                          frame: pd.DataFrame | None = None, force: bool = False) -> StaticStudent:
     """Fit (or reuse) the head on teacher set ``teacher``; C picked by topic-grouped CV on that set only."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
     from .teacher_sets import load_teacher_set, teacher_set_source
@@ -270,13 +283,15 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     cv_scores: dict[str, float] = {}
     for c in config.cs:
-        head = LogisticRegression(C=c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
-        scores = cross_val_score(head, features, labels, groups=groups, cv=splitter,
+        scores = cross_val_score(_head(config, c, seed), features, labels, groups=groups, cv=splitter,
                                  scoring=config.selection_metric)
         cv_scores[repr(c)] = float(np.mean(scores))
     best_c = float(max(config.cs, key=lambda c: (cv_scores[repr(c)], -c)))
-    head = LogisticRegression(C=best_c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
-    head.fit(features, labels)
+    head = _head(config, best_c, seed).fit(features, labels)
+    # stored on the float32 grid (~6e-8 relative), a million times coarser than the optimum's precision, so
+    # every machine stores the same bytes (and the ONNX graph computes in float32 anyway)
+    head.coef_ = head.coef_.astype(np.float32).astype(np.float64)
+    head.intercept_ = head.intercept_.astype(np.float32).astype(np.float64)
     try:
         source = teacher_set_source(teacher)
     except AmbigError:
@@ -293,6 +308,13 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     summary["head_sha256"] = sha256_file(run / HEAD_FILE)
     write_json_atomic(run / SUMMARY_FILE, summary)
     return StaticStudent(encoder_dir, head.coef_[0].astype(np.float64), float(head.intercept_[0]), summary)
+
+
+def _head(config: StaticConfig, c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, solver=config.solver, tol=config.tol, max_iter=config.max_iter,
+                              class_weight="balanced", random_state=seed)
 
 
 def _reuse(run: Path, fingerprint: dict[str, Any], encoder_dir: Path) -> StaticStudent | None:

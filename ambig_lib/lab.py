@@ -8,7 +8,8 @@
 - ``ensure_kernel()`` registers the kernel ``ambig_lib`` inside the virtual environment (``--sys-prefix``); the
   set-up script does this once.
 - ``make_portable(executed)`` rewrites the paths papermill records in an executed notebook's metadata
-  (``input_path``, ``output_path``) as repository-relative ones.
+  (``input_path``, ``output_path``) as repository-relative ones and gives the injected parameters cell a fixed
+  id; ``batch_kernel_env()`` switches tqdm's bars off for headless runs. A re-run then writes the same bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .io_utils import write_text_atomic
 
 KERNEL_NAME = "ambig_lib"
 KERNEL_DISPLAY_NAME = "Python (ambig_lib)"
+#: Id of the parameters cell papermill injects (papermill draws a random one per run).
+INJECTED_ID = "injected-parameters"
 #: Environment variables naming folders; relative values are made absolute before a kernel starts elsewhere.
 PATH_VARIABLES: tuple[str, ...] = ("AMBIG_DATA_DIR", "AMBIG_CACHE_DIR", "AMBIG_SYNTHETIC_DIR", "AMBIG_LLM_DIRECT_DIR",
                                    "AMBIG_RUNS_DIR", "AMBIG_RESULTS_DIR", "AMBIG_MODEL_CACHE", paths.MIRROR_ENV)
@@ -45,13 +48,33 @@ def absolute_env(environ: dict[str, str] | None = None, base: Path | None = None
     return changed
 
 
+def batch_kernel_env(environ: dict[str, str] | None = None) -> None:
+    """Environment for kernels that papermill runs headless (``environ``, default ``os.environ``, in place).
+
+    Relative folders become absolute (``absolute_env``), and tqdm's progress bars are switched off
+    (``TQDM_DISABLE=1`` unless set): in a saved notebook they are only noise, and they would make every re-run
+    differ (elapsed times, rates, and with ipywidgets a random widget id per bar). JupyterLab kernels keep them.
+    """
+    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    absolute_env(environ)
+    environ.setdefault("TQDM_DISABLE", "1")
+
+
 def make_portable(executed: Path) -> None:
-    """Rewrite papermill's ``input_path`` / ``output_path`` in ``executed`` with ``paths.portable_path``."""
+    """Make an executed notebook the same bytes on any machine and re-run.
+
+    papermill's ``input_path`` / ``output_path`` become ``paths.portable_path``s, and the parameters cell it
+    injects gets a fixed id instead of a random one.
+    """
     import nbformat
 
     notebook = nbformat.read(executed, as_version=4)
     record: dict[str, Any] = notebook.metadata.get("papermill", {})
     changed = False
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and cell.get("id") != INJECTED_ID:
+            cell["id"] = INJECTED_ID
+            changed = True
     for key in ("input_path", "output_path"):
         value = record.get(key)
         if isinstance(value, str) and value:

@@ -201,12 +201,12 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from .lab import absolute_env, make_portable
+    from .lab import batch_kernel_env, make_portable
 
     output_dir = output_dir or paths.executed_notebooks_dir()
     output_dir.mkdir(parents=True, exist_ok=True)
     executed = output_dir / notebook.name
-    absolute_env()  # the kernel may start in another folder than ours
+    batch_kernel_env()  # absolute AMBIG_* folders (the kernel may start elsewhere); no progress bars
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(cwd or paths.REPO_ROOT),
                             kernel_name=kernel_name, progress_bar=False, log_output=False)

@@ -27,6 +27,7 @@ KERNEL_NAME = "ambig_lib"
 KERNEL_DISPLAY_NAME = "Python (ambig_lib)"
 #: Id of the parameters cell papermill injects (papermill draws a random one per run).
 INJECTED_ID = "injected-parameters"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: Environment variables naming folders; relative values are made absolute before a kernel starts elsewhere.
 PATH_VARIABLES: tuple[str, ...] = ("AMBIG_DATA_DIR", "AMBIG_CACHE_DIR", "AMBIG_SYNTHETIC_DIR", "AMBIG_LLM_DIRECT_DIR",
                                    "AMBIG_RUNS_DIR", "AMBIG_RESULTS_DIR", "AMBIG_MODEL_CACHE", paths.MIRROR_ENV)
@@ -63,8 +64,10 @@ def batch_kernel_env(environ: dict[str, str] | None = None) -> None:
 def make_portable(executed: Path) -> None:
     """Make an executed notebook the same bytes on any machine and re-run.
 
-    papermill's ``input_path`` / ``output_path`` become ``paths.portable_path``s, and the parameters cell it
-    injects gets a fixed id instead of a random one.
+    papermill's ``input_path`` / ``output_path`` become ``paths.portable_path``s, the parameters cell it
+    injects gets a fixed id instead of a random one, and ipywidgets outputs are dropped with their saved state:
+    headless, they are only tqdm's progress bars (tqdm's notebook bars ignore ``TQDM_DISABLE``), each with a
+    random widget id and its elapsed time.
     """
     import nbformat
 
@@ -75,6 +78,13 @@ def make_portable(executed: Path) -> None:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and cell.get("id") != INJECTED_ID:
             cell["id"] = INJECTED_ID
             changed = True
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if WIDGET_VIEW not in o.get("data", {})]
+        if len(kept) != len(outputs):
+            cell["outputs"] = kept
+            changed = True
+    if notebook.metadata.pop("widgets", None) is not None:
+        changed = True
     for key in ("input_path", "output_path"):
         value = record.get(key)
         if isinstance(value, str) and value:

@@ -79,10 +79,19 @@ def test_executed_notebook_metadata_is_made_portable(tmp_path: Path) -> None:
     notebook.metadata["papermill"] = {"input_path": str(paths.notebooks_dir() / "02_inspect_synthetic.ipynb"),
                                       "output_path": str(paths.executed_notebooks_dir() / "02_inspect_synthetic.ipynb"),
                                       "duration": 1.5}
+    injected = nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["injected-parameters"]})
+    bar = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a1"},
+                                                       "text/plain": "50%|##  | 1/2 [00:01<00:01, 1.0it/s]"})
+    table = nbformat.v4.new_output("display_data", data={"text/plain": "a table"})
+    notebook.cells = [injected, nbformat.v4.new_code_cell("work()", outputs=[bar, table])]
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"a1": {}}}}
     target = tmp_path / "02.ipynb"
     nbformat.write(notebook, target)
     make_portable(target)
-    record = nbformat.read(target, as_version=4).metadata["papermill"]
+    again = nbformat.read(target, as_version=4)
+    assert again.cells[0].id == "injected-parameters"  # papermill draws a random id per run
+    assert again.cells[1].outputs == [table] and "widgets" not in again.metadata  # progress bars are dropped
+    record = again.metadata["papermill"]
     assert record["input_path"] == "notebooks/02_inspect_synthetic.ipynb"
     assert record["output_path"] == "results/notebooks/02_inspect_synthetic.ipynb"
     assert record["duration"] == 1.5

@@ -65,3 +65,18 @@ def test_every_notebook_runs_from_the_notebooks_folder_on_the_quick_profile(rela
         _assert_clean(executed)
     assert (relative_outputs / "results" / "tables" / "evaluation.csv").is_file()
     assert (relative_outputs / "results" / "tables" / "latency.csv").is_file()
+
+
+def test_the_project_kernel_is_registered_and_lab_starts_on_the_notebooks(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ambig_lib.lab import KERNEL_NAME, ensure_kernel, lab_command
+
+    spec = json.loads((ensure_kernel() / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable and spec["display_name"] == "Python (ambig_lib)"
+    command = lab_command(["--version"])
+    assert f"--notebook-dir={paths.notebooks_dir()}" in command
+    assert f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}" in command
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip()[0].isdigit(), done.stderr[-2000:]  # JupyterLab's version

@@ -212,8 +212,15 @@ def export_dataset(name: str, folder: str | os.PathLike[str], audit: dict[str, f
     dataset = frame_to_dataset(frame)
     target = folder / PARQUET_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        dataset.to_parquet(str(tmp))
+    datasets = _datasets()
+    was_disabled = not datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # one small file: no bar on stderr
+    try:
+        with atomic_path(target) as tmp:
+            dataset.to_parquet(str(tmp))
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
     write_text_atomic(folder / CARD_NAME, dataset_card(info, frame, audit or shortcut_audit(frame)))
     return folder
 

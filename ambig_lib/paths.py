@@ -126,3 +126,25 @@ def portable_path(path: str | os.PathLike[str]) -> str:
     if root in target.parents:
         return target.relative_to(root).as_posix()
     return text
+
+
+def from_portable(reference: str) -> Path:
+    """The local path a ``portable_path`` reference names on this machine (the inverse of ``portable_path``).
+
+    ``runs/...``, ``results/...``, ``data/...`` (and ``data/synthetic/...``, ``data/llm_direct/...``) resolve
+    against the folders ``$AMBIG_*_DIR`` name here, ``cache:...`` against the caches, ``mirror:...`` against
+    the data mirror; other relative paths against the repository; an absolute path is returned as is.
+    """
+    if Path(reference).is_absolute():
+        return Path(reference)
+    if reference.startswith("mirror:"):
+        mirror = mirror_dir()
+        if mirror is None:
+            raise ValueError(f"{reference!r} names the data mirror, but ${MIRROR_ENV} is not set.")
+        return mirror / reference.removeprefix("mirror:")
+    for root, prefix in sorted(_logical_roots(), key=lambda pair: -len(pair[1])):
+        if prefix.startswith("mirror:"):
+            continue
+        if reference.startswith(prefix) or reference == prefix.rstrip("/"):
+            return root / reference[len(prefix):]
+    return REPO_ROOT / reference

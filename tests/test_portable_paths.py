@@ -47,6 +47,10 @@ def test_portable_path_names_each_study_folder_by_its_role(relocated: Path) -> N
     assert paths.portable_path(paths.REPO_ROOT / "ambig_lib" / "paths.py") == "ambig_lib/paths.py"
     assert paths.portable_path("seed/gpt-4.1") == "seed/gpt-4.1"  # a name stays a name
     assert paths.portable_path("/elsewhere/file.tsv") == "/elsewhere/file.tsv"  # a user's own file: unchanged
+    for local in (t / "r/minilm/seed/gpt-4.1/0/fold_0", t / "res/figures/x.png", t / "syn/a.tsv", t / "llm/q.jsonl",
+                  t / "models/minilm", t / "c/public/x.tsv", t / "mirror/seed/x.tsv", t / "d/other/file",
+                  paths.REPO_ROOT / "ambig_lib" / "paths.py"):
+        assert paths.from_portable(paths.portable_path(local)) == local  # a reference resolves back here
 
 
 def test_the_most_specific_folder_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

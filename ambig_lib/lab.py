@@ -111,8 +111,9 @@ def ensure_kernel() -> Path:
 
 def lab_command(extra: list[str] | None = None) -> list[str]:
     """The JupyterLab command line: the notebooks folder as root, the project's kernel by default."""
-    return [sys.executable, "-m", "jupyterlab", f"--notebook-dir={paths.notebooks_dir()}",
-            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}", *(extra or [])]
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers run as root
+    return [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={paths.notebooks_dir()}",
+            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}", *as_root, *(extra or [])]
 
 
 def open_lab(extra: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ meant them, not under ``notebooks/``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -67,16 +68,41 @@ def test_every_notebook_runs_from_the_notebooks_folder_on_the_quick_profile(rela
     assert (relative_outputs / "results" / "tables" / "latency.csv").is_file()
 
 
-def test_the_project_kernel_is_registered_and_lab_starts_on_the_notebooks(tmp_path: Path) -> None:
+def test_the_project_kernel_is_registered_and_lab_serves_the_notebooks_with_it(tmp_path: Path) -> None:
+    import re
+    import socket
     import subprocess
     import sys
+    import time
+    import urllib.request
 
     from ambig_lib.lab import KERNEL_NAME, ensure_kernel, lab_command
 
     spec = json.loads((ensure_kernel() / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable and spec["display_name"] == "Python (ambig_lib)"
-    command = lab_command(["--version"])
-    assert f"--notebook-dir={paths.notebooks_dir()}" in command
-    assert f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}" in command
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode == 0 and done.stdout.strip()[0].isdigit(), done.stderr[-2000:]  # JupyterLab's version
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(lab_command(["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                                           "--ServerApp.port_retries=0", "--IdentityProvider.token=t12"]),
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")})
+    try:
+        deadline, answer = time.monotonic() + 180, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token=t12", timeout=5) as r:
+                    answer = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, f"JupyterLab did not answer (exit {server.poll()})"
+        assert answer["default"] == KERNEL_NAME and KERNEL_NAME in answer["kernelspecs"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token=t12", timeout=10) as r:
+            listed = {item["name"] for item in json.loads(r.read())["content"]}
+        assert {nb.name for nb in study_notebooks()} <= listed  # the root is notebooks/
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token=t12", timeout=10) as r:
+            assert r.status == 200 and re.search(r"JupyterLab", r.read().decode())
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

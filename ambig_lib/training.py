@@ -558,14 +558,28 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
 
 
 def portable_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """``summary`` with its paths (student, fold directories) named portably (``paths.portable_path``)."""
+    """``summary`` with its paths (student, fold directories) named portably (``paths.portable_path``).
+
+    A path written on another machine is not under this one's folders; it is recognised by its tail instead:
+    ``.../models/<student>`` is ``cache:models/<student>``, ``.../<student>/<teacher>/<seed>/fold_<k>`` is
+    ``runs/<student>/<teacher>/<seed>/fold_<k>``.
+    """
     fixed = dict(summary)
+    student = str(fixed.get("student", ""))
     if fixed.get("student_path"):
-        fixed["student_path"] = paths.portable_path(fixed["student_path"])
+        fixed["student_path"] = _portable_tail(fixed["student_path"], f"models/{student}", "cache:")
     if isinstance(fixed.get("folds"), list):
-        fixed["folds"] = [{**f, "path": paths.portable_path(f["path"])} if isinstance(f, dict) and f.get("path")
-                          else f for f in fixed["folds"]]
+        run = f"{student}/{teacher_slug(str(fixed.get('teacher', '')))}/{fixed.get('seed')}"
+        fixed["folds"] = [{**f, "path": _portable_tail(f["path"], f"{run}/fold_{f.get('fold')}", "runs/")}
+                          if isinstance(f, dict) and f.get("path") else f for f in fixed["folds"]]
     return fixed
+
+
+def _portable_tail(path: str, tail: str, prefix: str) -> str:
+    portable = paths.portable_path(path)
+    if Path(portable).is_absolute() and Path(portable).as_posix().endswith("/" + tail):
+        return prefix + tail
+    return portable
 
 
 def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:

@@ -68,6 +68,12 @@ def test_summaries_written_before_are_made_portable(relocated: Path) -> None:
     assert new["student_path"] == "cache:models/minilm"
     assert new["folds"] == [{"fold": 0, "path": "runs/minilm/seed/gpt-4.1/0/fold_0"}, {"fold": 1, "path": None}]
     assert portable_summary(new) == new
+    # written on another machine: recognised by the tail of the path
+    foreign = {"student": "minilm", "teacher": "seed/gpt-4.1", "seed": 2, "student_path": "/root/cache/models/minilm",
+               "folds": [{"fold": 3, "path": "/work/main/runs/minilm/seed/gpt-4.1/2/fold_3"}]}
+    assert portable_summary(foreign)["student_path"] == "cache:models/minilm"
+    assert portable_summary(foreign)["folds"][0]["path"] == "runs/minilm/seed/gpt-4.1/2/fold_3"
+    assert portable_summary({**foreign, "student_path": "/opt/mine"})["student_path"] == "/opt/mine"  # not ours
 
 
 def test_teacher_set_sources_are_references(relocated: Path) -> None:

@@ -6,7 +6,7 @@ training time:
 
 1. **Distil** the sentence encoder into one static vector per vocabulary token with Model2Vec
    (``model2vec.distill.distill_from_model``: each token is passed through the encoder, the outputs are reduced
-   by PCA and SIF-weighted, then stored as float16). One to two minutes on this CPU, cached under
+   by PCA and SIF-weighted, then stored as float16). Three to six minutes on a shared 2-core CPU, cached under
    ``data/cache/models/``. The forward pass, the pooling and the PCA run in float64 (``_float64_distillation``),
    so the stored float16 vectors are the same bytes on any CPU and thread count (see ``distill_static_encoder``).
 2. **Train** a logistic-regression head on the mean-pooled, normalised token vectors of a teacher set. The
@@ -195,7 +195,8 @@ def encode(encoder: Any, texts: Sequence[str]) -> np.ndarray:
     """Normalised mean of the static token vectors of each text (float64, one row per text).
 
     What Model2Vec's ``encode`` computes (same tokens, mean, unit length), but in float64 and without its final
-    cast back to float16: a mean of float16 vectors is exact in float64, so the features, and the head trained
+    cast back to float16: a sum of float16 vectors is exact in float64 (the mean and the norm round once or
+    sum in a fixed order), so the features, and the head trained
     on them, do not depend on the CPU's summation order. A text without tokens gives a zero row.
     """
     table = np.asarray(encoder.embedding, dtype=np.float64)

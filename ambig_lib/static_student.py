@@ -106,7 +106,10 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
 
     source = _base_dir(config)
     started = time.perf_counter()
-    model = AutoModel.from_pretrained(source)
+    from .students import encoder_only_load
+
+    with encoder_only_load():
+        model = AutoModel.from_pretrained(source)
     tokenizer = AutoTokenizer.from_pretrained(source)
     with _float64_distillation():
         static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",

@@ -203,10 +203,10 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
 
     from .lab import batch_kernel_env, make_portable
 
+    batch_kernel_env()  # absolute AMBIG_* folders (the kernel may start elsewhere); no progress bars
     output_dir = output_dir or paths.executed_notebooks_dir()
     output_dir.mkdir(parents=True, exist_ok=True)
     executed = output_dir / notebook.name
-    batch_kernel_env()  # absolute AMBIG_* folders (the kernel may start elsewhere); no progress bars
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(cwd or paths.REPO_ROOT),
                             kernel_name=kernel_name, progress_bar=False, log_output=False)

@@ -34,25 +34,27 @@ def _run_from_notebooks_dir(stems: list[str], out: Path) -> list[Path]:
     planned = plan_parameters(load_profile("quick"), chosen, [])
     executed = []
     for notebook in chosen:
-        executed.append(run_notebook(notebook, planned[notebook.stem], output_dir=out / "executed", html=False,
-                                     cwd=paths.notebooks_dir()))
+        executed.append(run_notebook(notebook, planned[notebook.stem], html=False, cwd=paths.notebooks_dir()))
+        assert executed[-1] == out / "results" / "notebooks" / notebook.name  # where the relative setting pointed
     return executed
 
 
-def _assert_clean(executed: Path) -> None:
+def _assert_clean(executed: Path, out: Path) -> None:
     notebook = json.loads(executed.read_text())
     outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert notebook["metadata"]["papermill"]["input_path"] == f"notebooks/{executed.name}"  # portable
+    record = notebook["metadata"]["papermill"]
+    assert (record["input_path"], record["output_path"]) == (f"notebooks/{executed.name}",
+                                                             f"results/notebooks/{executed.name}")  # portable
     text = executed.read_text()
     # nothing names the checkout or the output folder by its absolute path (third-party warnings that name
     # their own source files are issue 17's; tests/test_portable_paths.py scans the committed notebooks)
-    assert str(paths.REPO_ROOT) not in text and str(executed.parents[1]) not in text
+    assert str(paths.REPO_ROOT) not in text and str(out) not in text
 
 
 def test_inspection_notebook_runs_from_the_notebooks_folder(relative_outputs: Path) -> None:
     (executed,) = _run_from_notebooks_dir(["02_inspect_synthetic"], relative_outputs)
-    _assert_clean(executed)
+    _assert_clean(executed, relative_outputs)
     # written where the relative settings pointed from the shell's folder, nothing under notebooks/
     assert (relative_outputs / "results" / "tables" / "inspect_synthetic.csv").is_file()
     assert (relative_outputs / "results" / "figures" / "inspect_shortcut_accuracy.png").is_file()
@@ -65,7 +67,7 @@ def test_every_notebook_runs_from_the_notebooks_folder_on_the_quick_profile(rela
     stems = [nb.stem for nb in study_notebooks()]
     assert len(stems) == 5
     for executed in _run_from_notebooks_dir(stems, relative_outputs):
-        _assert_clean(executed)
+        _assert_clean(executed, relative_outputs)
     assert (relative_outputs / "results" / "tables" / "evaluation.csv").is_file()
     assert (relative_outputs / "results" / "tables" / "latency.csv").is_file()
 

@@ -26,7 +26,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tqdm.auto import tqdm
 
 from .errors import AmbigError
-from .students import pick_device, resolve_student, set_torch_threads
+from .students import encoder_only_load, pick_device, resolve_student, set_torch_threads
 from .training import TrainConfig, train_or_reuse, validate_training_data, write_predictions
 
 #: The published prototype sentences (index 0 = clear, 1 = ambiguous).
@@ -89,7 +89,8 @@ def first_token_embeddings(student: str, texts: Sequence[str], batch_size: int =
     tokenizer = AutoTokenizer.from_pretrained(path)
     device = pick_device()
     set_torch_threads()
-    model = AutoModel.from_pretrained(path).to(device).eval()
+    with encoder_only_load():
+        model = AutoModel.from_pretrained(path).to(device).eval()
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc=f"zero-shot {student}", leave=False):
         batch = tokenizer([str(t) for t in texts[start:start + batch_size]], truncation=True,

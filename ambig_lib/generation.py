@@ -642,7 +642,8 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
     model_seconds = 0.0
     fresh_topics: set[str] = set()  # topics that needed at least one model call in this run
     topics = list(config.topics)
-    bar = tqdm(total=len(topics), desc=f"{config.stem}", unit="topic", disable=not progress)
+    # progress=True leaves `disable` to tqdm (TQDM_DISABLE=1 still turns the bar off)
+    bar = tqdm(total=len(topics), desc=f"{config.stem}", unit="topic", **({} if progress else {"disable": True}))
     for start in range(0, len(topics), config.batch_size):
         batch = topics[start:start + config.batch_size]
         pending = list(batch)

@@ -268,7 +268,7 @@ def measure_system(spec: SystemSpec, queries: Sequence[str], config: LatencyConf
                           desc=f"{spec.system}/{spec.variant} batch 1")
     cold = cold_start_s(spec, batch1[0]) if config.cold_start else float("nan")
     base = {"system": spec.system, "variant": spec.variant, "device": spec.device, "threads": spec.threads,
-            "model": spec.model, "load_average_1m": load_before, "warmup": config.llm_warmup if is_llm else config.warmup,
+            "model": paths.portable_path(spec.model), "load_average_1m": load_before, "warmup": config.llm_warmup if is_llm else config.warmup,
             "seed": config.seed}
     rows = [{**base, "batch_size": 1, "n_queries": len(samples), "p50_ms": float(np.percentile(samples, 50)),
              "p95_ms": float(np.percentile(samples, 95)), "p99_ms": float(np.percentile(samples, 99)),

@@ -135,8 +135,7 @@ def get_spec(name: str) -> ModelSpec:
 
 def models_cache_dir() -> Path:
     """``data/cache/models`` by default; ``$AMBIG_MODEL_CACHE`` shares one store between checkouts."""
-    override = os.environ.get("AMBIG_MODEL_CACHE")
-    return Path(override).expanduser() if override else paths.cache_dir() / "models"
+    return paths.model_cache_dir()
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 ``python -m ambig_lib.runner --profile default`` runs ``notebooks/0*.ipynb`` in order, writes each executed
 notebook and its HTML rendering to ``results/notebooks/``, and stops at the first failing cell with an error
-naming the notebook and the cell. Notebooks always run with the repository root as working directory.
+naming the notebook and the cell. Notebooks run with the repository root as working directory by default, and
+from ``notebooks/`` just the same (``run_notebook(cwd=...)``; ``--lab`` opens them in JupyterLab there).
 """
 
 from __future__ import annotations
@@ -199,23 +200,30 @@ def _failed_cell(executed: Path) -> str:
 
 
 def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | None = None,
-                 html: bool = True, kernel_name: str = "python3") -> Path:
-    """Execute one notebook with papermill; return the executed copy. Raises NotebookRunError on failure."""
+                 html: bool = True, kernel_name: str = "python3", cwd: Path | None = None) -> Path:
+    """Execute one notebook with papermill (working folder ``cwd``, default the repository root); return the
+    executed copy. Raises NotebookRunError on failure."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .lab import batch_kernel_env, make_portable
+
+    batch_kernel_env()  # absolute AMBIG_* folders (the kernel may start elsewhere); no progress bars
     output_dir = output_dir or paths.executed_notebooks_dir()
     output_dir.mkdir(parents=True, exist_ok=True)
     executed = output_dir / notebook.name
     try:
         with notebook_output.headless(executed.with_suffix(".log")) as kernel_args:
-            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(paths.REPO_ROOT),
-                                kernel_name=kernel_name, progress_bar=False, log_output=False, **kernel_args)
+            pm.execute_notebook(str(notebook), str(executed), parameters=parameters,
+                                cwd=str(cwd or paths.REPO_ROOT), kernel_name=kernel_name, progress_bar=False,
+                                log_output=False, **kernel_args)
     except PapermillExecutionError as exc:
+        make_portable(executed)
         raise NotebookRunError(
             f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {str(exc.evalue).rstrip('.')}. "
             f"The executed notebook with the traceback is {executed}."
         ) from exc
+    make_portable(executed)
     if html:
         render_html(executed)
     return executed
@@ -276,7 +284,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a notebook parameter (value parsed as YAML), repeatable; e.g. "
                              "--set 03:seeds=[0] --set student=mpnet")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
+    parser.add_argument("--lab", action="store_true", help="open the notebooks in JupyterLab instead")
     args = parser.parse_args(argv)
+    if args.lab:
+        from .lab import open_lab
+
+        return open_lab()
     try:
         overrides = [parse_override(text) for text in args.overrides]
         if args.list:

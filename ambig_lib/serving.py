@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import paths
 from .errors import AmbigError
 from .io_utils import atomic_path, sha256_file, write_json_atomic
 
@@ -127,7 +128,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     label_names = [id2label.get(i, DEFAULT_LABEL_NAMES[i]) for i in range(2)]
     if label_names == ["LABEL_0", "LABEL_1"]:
         label_names = list(DEFAULT_LABEL_NAMES)
-    write_export_meta(out, options, source_model=str(source.resolve()), source_sha256=_main_weights_sha(source),
+    write_export_meta(out, options, source_model=paths.portable_path(source.resolve()), source_sha256=_main_weights_sha(source),
                       model_type=model.config.model_type, label_names=label_names, input_names=input_names,
                       transformer_fusion=fused)
     return out
@@ -173,7 +174,7 @@ def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:  # type: ignore[override]
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
 
-    wrapper = _WrapperWithTypes(model) if "token_type_ids" in input_names else _Wrapper(model)
+    wrapper = (_WrapperWithTypes(model) if "token_type_ids" in input_names else _Wrapper(model)).eval()
     torch_export_onnx(wrapper, input_names, target, opset)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import paths
 from .io_utils import atomic_path
 from .serving import (
     DEFAULT_LABEL_NAMES,
@@ -87,7 +88,7 @@ def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
         tokenizer.save(str(tmp))
     encoder_meta = json.loads((encoder_dir / ENCODER_META).read_text(encoding="utf-8"))
     write_export_meta(
-        out, options, kind="static", source_model=str(encoder_dir.resolve()),
+        out, options, kind="static", source_model=paths.portable_path(encoder_dir.resolve()),
         source_sha256=encoder_meta.get("weights_sha256"), model_type="model2vec",
         head={"teacher": student.summary.get("teacher"), "seed": student.summary.get("seed"),
               "best_c": student.summary.get("best_c"), "head_sha256": student.summary.get("head_sha256")},

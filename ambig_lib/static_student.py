@@ -6,7 +6,9 @@ training time:
 
 1. **Distil** the sentence encoder into one static vector per vocabulary token with Model2Vec
    (``model2vec.distill.distill_from_model``: each token is passed through the encoder, the outputs are reduced
-   by PCA and SIF-weighted). One minute on this CPU, cached under ``data/cache/models/``.
+   by PCA and SIF-weighted, then stored as float16). Three to six minutes on a shared 2-core CPU, cached under
+   ``data/cache/models/``. The forward pass, the pooling and the PCA run in float64 (``_float64_distillation``),
+   so the stored float16 vectors are the same bytes on any CPU and thread count (see ``distill_static_encoder``).
 2. **Train** a logistic-regression head on the mean-pooled, normalised token vectors of a teacher set. The
    regularisation strength is chosen by cross-validation on the teacher set itself, folds grouped by topic
    (never on ClariQ / AmbigNQ).
@@ -23,7 +25,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,8 @@ from .serving import software_versions
 SUMMARY_FILE = "static_summary.json"
 HEAD_FILE = "head.npz"
 ENCODER_META = "ambig_static_encoder.json"
+#: How the encoder was distilled (recorded beside it; a cached encoder of another precision is redone).
+PRECISION = "float64 forward, pooling and PCA; float16 vectors"
 #: Libraries recorded in the provenance besides ``serving.software_versions``'s.
 STATIC_DISTS: tuple[str, ...] = ("model2vec", "scikit-learn")
 
@@ -59,6 +64,10 @@ class StaticConfig:
     #: Scoring used to pick C on held-out synthetic folds.
     selection_metric: str = "roc_auc"
     max_iter: int = 2000
+    #: Newton steps with a Cholesky solve converge to the unique optimum to ~1e-13, so the fitted head does not
+    #: depend on how a machine sums (lbfgs's default tolerance stops it wherever the gradient first looks small).
+    solver: str = "newton-cholesky"
+    tol: float = 1e-10
 
     def base_label(self) -> str:
         """Path-safe name of the base encoder (a registered name, or the last part of a path)."""
@@ -86,7 +95,7 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
     meta_path = target / ENCODER_META
     if meta_path.is_file() and not force:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("base_dir") == str(_base_dir(config)):
+        if meta.get("base_dir") == str(_base_dir(config)) and meta.get("precision") == PRECISION:
             return target
     try:
         from model2vec.distill import distill_from_model
@@ -97,16 +106,20 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
 
     source = _base_dir(config)
     started = time.perf_counter()
-    model = AutoModel.from_pretrained(source)
+    from .students import encoder_only_load
+
+    with encoder_only_load():
+        model = AutoModel.from_pretrained(source)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",
-                                sif_coefficient=config.sif_coefficient)
+    with _float64_distillation():
+        static = distill_from_model(model, tokenizer, pca_dims=config.pca_dims, device="cpu",
+                                    sif_coefficient=config.sif_coefficient, quantize_to="float16")
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     static.save_pretrained(str(tmp))
     weights = tmp / "model.safetensors"
-    meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims,
+    meta = {"base": config.base, "base_dir": str(source), "pca_dims": config.pca_dims, "precision": PRECISION,
             "sif_coefficient": config.sif_coefficient, "vocab_size": int(static.embedding.shape[0]),
             "seconds": round(time.perf_counter() - started, 1),
             "weights_sha256": sha256_file(weights) if weights.is_file() else None, "versions": software_versions(STATIC_DISTS)}
@@ -115,6 +128,57 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
         shutil.rmtree(target)
     tmp.rename(target)
     return target
+
+
+@contextmanager
+def _float64_distillation() -> Iterator[None]:
+    """Make Model2Vec's distillation give the same bytes on any x86-64 CPU and thread count.
+
+    Model2Vec 0.10 runs the encoder in float32, pools in float32 (``torch.bmm``) and fits the PCA on the float32
+    matrix. Float32 sums differ in their last bits between kernels (AVX2 vs AVX-512, MKL / oneDNN / OpenBLAS
+    code paths, thread splits), and the PCA turns those ~1e-7 relative differences into different float16
+    vectors: another encoder SHA-256 on another machine. Here the forward pass, the masked mean and the PCA run
+    in float64: machine differences shrink to ~1e-15 relative, about 1e-11 of the float16 rounding step, so
+    the stored float16 table is the same bytes everywhere (checked under different thread counts and
+    instruction sets by ``tests/test_static_determinism.py``). Only the two steps are swapped, for the
+    duration of the call; vocabulary handling, SIF weights and the output format stay Model2Vec's.
+    """
+    from model2vec.distill import distillation
+
+    original_embed, original_pca = distillation.create_embeddings, distillation.apply_pca
+
+    def pca64(embeddings: np.ndarray, pca_dims: Any) -> np.ndarray:
+        return original_pca(np.asarray(embeddings, dtype=np.float64), pca_dims)
+
+    distillation.create_embeddings, distillation.apply_pca = _create_embeddings_float64, pca64
+    try:
+        yield
+    finally:
+        distillation.create_embeddings, distillation.apply_pca = original_embed, original_pca
+
+
+def _create_embeddings_float64(model: Any, tokenized: list[list[int]], device: str, pad_token_id: int,
+                               pooling: Any = "mean", batch_size: int = 256) -> np.ndarray:
+    """Masked mean of the encoder's last hidden state for each token sequence, computed in float64."""
+    import torch
+
+    if str(getattr(pooling, "value", pooling)) != "mean":
+        raise StaticStudentError(f"pooling {pooling!r}: only mean pooling is supported by the float64 distillation.")
+    model = model.to(device).double().eval()
+    order = np.argsort([len(ids) for ids in tokenized], kind="stable")
+    out = np.zeros((len(tokenized), model.config.hidden_size), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = [torch.tensor(tokenized[i], dtype=torch.long) for i in index]
+            input_ids = torch.nn.utils.rnn.pad_sequence(batch, batch_first=True, padding_value=pad_token_id)
+            lengths = torch.tensor([len(tokenized[i]) for i in index])
+            mask = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
+            hidden = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            weights = mask.to(device=hidden.device, dtype=torch.float64)
+            pooled = (hidden * weights[:, :, None]).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+            out[index] = pooled.cpu().numpy()
+    return np.nan_to_num(out)
 
 
 def _base_dir(config: StaticConfig) -> Path:
@@ -131,9 +195,20 @@ def load_static_encoder(encoder_dir: str | os.PathLike[str]):  # noqa: ANN201 - 
 
 
 def encode(encoder: Any, texts: Sequence[str]) -> np.ndarray:
-    """Normalised mean of the static token vectors of each text (float32, one row per text)."""
-    return np.asarray(encoder.encode(list(texts), normalize=True, show_progress_bar=False,
-                                     use_multiprocessing=False), dtype=np.float32)
+    """Normalised mean of the static token vectors of each text (float64, one row per text).
+
+    What Model2Vec's ``encode`` computes (same tokens, mean, unit length), but in float64 and without its final
+    cast back to float16: a sum of float16 vectors is exact in float64 (the mean and the norm round once or
+    sum in a fixed order), so the features, and the head trained
+    on them, do not depend on the CPU's summation order. A text without tokens gives a zero row.
+    """
+    table = np.asarray(encoder.embedding, dtype=np.float64)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float64)
+    for row, ids in enumerate(encoder.tokenize(list(texts))):
+        if ids:
+            out[row] = table[np.asarray(ids, dtype=np.int64)].mean(axis=0)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+    return np.divide(out, norms, out=out, where=norms > 0)
 
 
 # ----------------------------------------------------------------------------------------------- head
@@ -151,7 +226,7 @@ class StaticStudent:
     def predict_proba(self, texts: Sequence[str], encoder: Any | None = None) -> np.ndarray:
         """P(ambiguous) computed the reference way (Model2Vec encode + numpy head), float64."""
         encoder = encoder if encoder is not None else load_static_encoder(self.encoder_dir)
-        z = encode(encoder, texts).astype(np.float64) @ self.coef.astype(np.float64) + self.intercept
+        z = encode(encoder, texts) @ self.coef.astype(np.float64) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -186,10 +261,9 @@ def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], s
 def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig(),
                          frame: pd.DataFrame | None = None, force: bool = False) -> StaticStudent:
     """Fit (or reuse) the head on teacher set ``teacher``; C picked by topic-grouped CV on that set only."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
-    from .teacher_sets import load_teacher_set, teacher_set_path
+    from .teacher_sets import load_teacher_set, teacher_set_source
 
     run = static_run_dir(teacher, seed, config)
     encoder_dir = distill_static_encoder(config)
@@ -213,15 +287,17 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     cv_scores: dict[str, float] = {}
     for c in config.cs:
-        head = LogisticRegression(C=c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
-        scores = cross_val_score(head, features, labels, groups=groups, cv=splitter,
+        scores = cross_val_score(_head(config, c, seed), features, labels, groups=groups, cv=splitter,
                                  scoring=config.selection_metric)
         cv_scores[repr(c)] = float(np.mean(scores))
     best_c = float(max(config.cs, key=lambda c: (cv_scores[repr(c)], -c)))
-    head = LogisticRegression(C=best_c, max_iter=config.max_iter, class_weight="balanced", random_state=seed)
-    head.fit(features, labels)
+    head = _head(config, best_c, seed).fit(features, labels)
+    # stored on the float32 grid (~6e-8 relative), a million times coarser than the optimum's precision, so
+    # every machine stores the same bytes (and the ONNX graph computes in float32 anyway)
+    head.coef_ = head.coef_.astype(np.float32).astype(np.float64)
+    head.intercept_ = head.intercept_.astype(np.float32).astype(np.float64)
     try:
-        source = str(teacher_set_path(teacher))
+        source = teacher_set_source(teacher)
     except AmbigError:
         source = teacher
     summary = {**fingerprint, "teacher_source": source, "best_c": best_c,
@@ -236,6 +312,13 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     summary["head_sha256"] = sha256_file(run / HEAD_FILE)
     write_json_atomic(run / SUMMARY_FILE, summary)
     return StaticStudent(encoder_dir, head.coef_[0].astype(np.float64), float(head.intercept_[0]), summary)
+
+
+def _head(config: StaticConfig, c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, solver=config.solver, tol=config.tol, max_iter=config.max_iter,
+                              class_weight="balanced", random_state=seed)
 
 
 def _reuse(run: Path, fingerprint: dict[str, Any], encoder_dir: Path) -> StaticStudent | None:

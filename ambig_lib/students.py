@@ -7,6 +7,8 @@ id (when the hub is reachable) or a local directory that ``from_pretrained`` acc
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,25 @@ STUDENT_NAMES: tuple[str, ...] = ("minilm", "mpnet", "distilbert", "roberta")
 
 class StudentError(AmbigError):
     """A student cannot be resolved or loaded."""
+
+
+@contextmanager
+def encoder_only_load() -> Iterator[None]:
+    """Load the bare encoder of a checkpoint without transformers' load report.
+
+    ``AutoModel.from_pretrained`` on a checkpoint saved with a head (minilm's payload is a classifier) logs a
+    "LOAD REPORT" listing the head's weights as unexpected: expected here, since only the encoder is wanted, and
+    the report names the checkpoint by this machine's absolute path, which would then sit in the executed
+    notebooks. Errors (missing or mismatched encoder weights) are still raised by transformers.
+    """
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
 
 
 def resolve_student(student: str | os.PathLike[str]) -> Path:

@@ -175,6 +175,21 @@ def _unclosed_quote(source: str, line: int, until: int) -> None:
                           f"(read as one field up to line {until}). {_QUOTE_FIX}") from None
 
 
+def teacher_set_source(name_or_path: str | Path) -> str:
+    """Where a teacher set comes from, named without this machine's paths (for provenance).
+
+    A published set is ``mirror:<key>`` (its key in the public-file registry, the layout of the data mirror,
+    wherever it was resolved from); any other set is ``paths.portable_path`` of its file
+    (``data/synthetic/<stem>_balanced_strict.tsv`` for a generated one).
+    """
+    text = str(name_or_path)
+    if text in PUBLISHED_SETS:
+        return f"mirror:{PUBLISHED_SETS[text].file_key}"
+    if text in EXTERNAL_SETS:
+        return f"mirror:{EXTERNAL_SETS[text].file_key}"
+    return paths.portable_path(teacher_set_path(text))
+
+
 def _normalise_topics(topics: list[str]) -> list[str]:
     """Map each topic to its most frequent spelling among case/whitespace variants."""
     variants: dict[str, Counter[str]] = {}

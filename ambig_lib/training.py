@@ -248,7 +248,7 @@ class FoldResult:
         return {"fold": self.fold, "best_epoch": self.best_epoch, "best_val_macro_f1": self.best_val_macro_f1,
                 "epochs_run": self.epochs_run, "train_rows": len(self.train_index),
                 "val_rows": len(self.val_index), "wall_s": round(self.wall_s, 2), "history": self.history,
-                "path": self.path}
+                "path": paths.portable_path(self.path) if self.path else None}
 
 
 @dataclass
@@ -473,7 +473,7 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
     labels = frame["binary_label"].astype(int).tolist()
     result = train_cv(texts, labels, student, config, seed, out_dir, observer)
     summary: dict[str, Any] = {
-        "student": result.student, "student_path": result.student_path, "teacher": str(teacher), "seed": seed,
+        "student": result.student, "student_path": paths.portable_path(result.student_path), "teacher": str(teacher), "seed": seed,
         "hyperparameters": asdict(config), "train_rows": len(texts),
         "train_class_counts": np.bincount(np.asarray(labels), minlength=2).tolist(),
         "train_texts_sha256": sha256_text("\n".join(texts)),
@@ -553,9 +553,37 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
     summary = load_summary(student, teacher, seed) if resume else None
     reason = stale_reason(summary, frame, config, seed) if summary is not None else None
     if summary is not None and reason is None:
-        return summary, "up to date"
+        portable = portable_summary(summary)
+        if portable != summary:  # written before paths were made portable: fix them, no retraining
+            write_json_atomic(run_dir(student, teacher, seed) / SUMMARY_NAME, portable)
+        return portable, "up to date"
     status = "trained" if summary is None else f"retrained ({reason})"
     return train_run(student, teacher, seed, frame, config, predict_sets), status
+
+
+def portable_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``summary`` with its paths (student, fold directories) named portably (``paths.portable_path``).
+
+    A path written on another machine is not under this one's folders; it is recognised by its tail instead:
+    ``.../models/<student>`` is ``cache:models/<student>``, ``.../<student>/<teacher>/<seed>/fold_<k>`` is
+    ``runs/<student>/<teacher>/<seed>/fold_<k>``.
+    """
+    fixed = dict(summary)
+    student = str(fixed.get("student", ""))
+    if fixed.get("student_path"):
+        fixed["student_path"] = _portable_tail(fixed["student_path"], f"models/{student}", "cache:")
+    if isinstance(fixed.get("folds"), list):
+        run = f"{student}/{teacher_slug(str(fixed.get('teacher', '')))}/{fixed.get('seed')}"
+        fixed["folds"] = [{**f, "path": _portable_tail(f["path"], f"{run}/fold_{f.get('fold')}", "runs/")}
+                          if isinstance(f, dict) and f.get("path") else f for f in fixed["folds"]]
+    return fixed
+
+
+def _portable_tail(path: str, tail: str, prefix: str) -> str:
+    portable = paths.portable_path(path)
+    if Path(portable).is_absolute() and Path(portable).as_posix().endswith("/" + tail):
+        return prefix + tail
+    return portable
 
 
 def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:

@@ -71,11 +71,8 @@ def run_job(job: GridJob, config: TrainConfig, datasets: Sequence[str], resume: 
 
 
 def _shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it (tables stay machine-independent)."""
-    try:
-        return str(path.resolve().relative_to(paths.REPO_ROOT))
-    except ValueError:
-        return str(path)
+    """``path`` named portably (``runs/...`` wherever the runs folder is): tables stay machine-independent."""
+    return paths.portable_path(path.resolve())
 
 
 def _worker_init(threads: int) -> None:

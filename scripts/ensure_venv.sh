@@ -23,6 +23,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VENV/bin/python" -c "import ambig_lib, torch, transformers, llama_cpp"
   echo "$WANT" > "$STAMP"
 fi
+# The project's Jupyter kernel, registered inside the venv once (JupyterLab: ./run_all.sh --lab).
+if [ ! -f "$VENV/share/jupyter/kernels/ambig_lib/kernel.json" ]; then
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name ambig_lib --display-name "Python (ambig_lib)" >/dev/null
+fi
 export PATH="$VENV/bin:$PATH"
 # Offline machines: fall back to the shared data mirror next to the checkout when none is configured.
 if [ -z "${AMBIG_DATA_MIRROR:-}" ] && [ -d "$ROOT/../shared/mirror" ]; then

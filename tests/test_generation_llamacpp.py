@@ -1,7 +1,16 @@
 """Generation end to end with the real Qwen2.5-Coder-0.5B GGUF through the llama.cpp backend (2 topics).
 
-One uninterrupted run is shared by the module; the other tests re-run against its cache (no model call)
-or interrupt a fresh run after its first teacher call and resume it.
+llama.cpp's kernels differ between CPUs (AVX2, AVX-512, VNNI) and thread counts, so the sampled text, and
+whether the 0.5B model satisfies the validator on a given topic, differ too. These tests therefore assert
+invariants that hold on any machine, not that the model succeeds:
+
+- every answer is either accepted into the set or recorded in the failures file with a reason;
+- a re-run from the cache is byte-identical (with another thread count: threads are not part of the key);
+- a run killed after its first answer resumes to the uninterrupted run's output.
+
+One uninterrupted run is shared by the module (it may end with every topic given up: ``EmptySetError``, which
+is a valid outcome here); the other tests re-run against its cache (no model call) or interrupt a fresh run
+after its first teacher call and resume it.
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +27,12 @@ import pytest
 pytest.importorskip("llama_cpp")
 
 from ambig_lib.generate import main as generate_main  # noqa: E402
-from ambig_lib.generation import GenerationConfig, GenerationResult, generate_set  # noqa: E402
+from ambig_lib.generation import (  # noqa: E402
+    EmptySetError,
+    GenerationConfig,
+    generate_set,
+    output_paths,
+)
 from ambig_lib.teacher_sets import load_teacher_set  # noqa: E402
 from ambig_lib.teachers.base import ChatRequest, ChatResponse  # noqa: E402
 from ambig_lib.teachers.llamacpp import LlamaCppTeacher  # noqa: E402
@@ -26,6 +41,25 @@ from ambig_lib.topics import load_topics  # noqa: E402
 TEACHER = "qwen2.5-coder-0.5b"
 MAX_ATTEMPTS = 2  # bounds the test at 4 model calls per run (about 15 s each on 2 quiet cores)
 TOPICS = tuple(load_topics(limit=2))  # Activism, Aging: what the CLI takes with --limit 2
+#: One fixed thread count for every real call of the module: a resumed run must sample like the first one,
+#: which holds for one thread count on one machine (the "auto" count follows the load and may change mid-test).
+#: One thread: on a busy CPU, llama.cpp threads that outnumber the free cores spin (see ambig_lib.cpu).
+THREADS = 1
+#: Stages after validation that remove a pair (each removal is a line of the failures file).
+REMOVAL_STAGES = {"bad_replacement", "multi_question", "exact_duplicate", "near_duplicate"}
+
+
+@dataclass
+class Outcome:
+    """What one generation run left on disk, whether or not any topic validated."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    provenance: dict[str, Any]
+    empty: bool  # every topic gave up: EmptySetError, no TSV
+
+    def read(self, key: str) -> bytes | None:
+        return self.files[key].read_bytes() if self.files[key].is_file() else None
 
 
 class NoCallTeacher:
@@ -59,7 +93,7 @@ class CrashAfter:
 
 @pytest.fixture(scope="module")
 def teacher() -> LlamaCppTeacher:
-    return LlamaCppTeacher(TEACHER, n_ctx=4096, progress=False)  # threads: auto (fewer on a busy CPU)
+    return LlamaCppTeacher(TEACHER, n_ctx=4096, n_threads=THREADS, progress=False)
 
 
 def make_config() -> GenerationConfig:
@@ -67,72 +101,103 @@ def make_config() -> GenerationConfig:
     return GenerationConfig.for_teacher(TEACHER, "seed", TOPICS, seed=0, max_attempts=MAX_ATTEMPTS)
 
 
+def run(teacher: Any, out_dir: Path) -> Outcome:
+    """Generate into ``out_dir``; an all-failed run (EmptySetError) is an outcome, not an error."""
+    try:
+        generate_set(teacher, make_config(), out_dir=out_dir, progress=False)
+        empty = False
+    except EmptySetError:
+        empty = True
+    files = output_paths(make_config(), out_dir)
+    return Outcome(out_dir, files, json.loads(files["provenance"].read_text()), empty)
+
+
 @pytest.fixture(scope="module")
-def first_run(teacher: LlamaCppTeacher, tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
-    return generate_set(teacher, make_config(), out_dir=tmp_path_factory.mktemp("first"), progress=False)
+def first_run(teacher: LlamaCppTeacher, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    return run(teacher, tmp_path_factory.mktemp("first"))
 
 
-def test_real_model_generates_a_valid_balanced_set(first_run: GenerationResult, teacher: LlamaCppTeacher) -> None:
-    frame = first_run.frame
-    assert len(frame) >= 2 * 5  # at least one of the two topics validated (an empty set raises EmptySetError)
-    assert load_teacher_set(first_run.tsv_path)["initial_request"].tolist() == frame["initial_request"].tolist()
-    prov = json.loads(first_run.provenance_path.read_text())
+def test_every_answer_is_accepted_or_recorded_with_a_reason(first_run: Outcome) -> None:
+    prov, files = first_run.provenance, first_run.files
     counts = prov["counts"]
     # a teacher name with dots ("qwen2.5-...") must not lose part of the stem to a suffix
-    assert first_run.tsv_path.name == "qwen2.5-coder-0.5b_seed_topics2_attempts2_balanced_strict.tsv"  # a variant
-    assert prov["files"]["tsv"] == first_run.tsv_path.name and first_run.tsv_path.is_file()
+    assert files["tsv"].name == f"qwen2.5-coder-0.5b_seed_topics2_attempts{MAX_ATTEMPTS}_balanced_strict.tsv"
+    assert files["tsv"].parent.name == "variants"  # a partial run never takes the canonical name
     assert counts["topics_requested"] == 2 and counts["rows_requested"] == 20
     assert counts["attempts"] == counts["attempts_valid"] + counts["attempts_failed"] == prov["this_run"]["model_calls"]
-    assert counts["rows_written"] == len(frame) == counts["label_0"] + counts["label_1"]
-    assert counts["label_0"] == counts["label_1"]
-    assert counts["rows_valid"] >= counts["rows_after_single_question_filter"] >= counts["rows_after_exact_dedup"] \
-        >= counts["rows_after_near_dedup"] \
-        == counts["rows_written"]
-    # the 0.5B model is weak: each topic either validated or was reported as given up, with every failed
-    # answer in the failures file
+    assert 2 <= counts["attempts"] <= 2 * MAX_ATTEMPTS  # one try per topic at least, MAX_ATTEMPTS at most
     assert counts["topics_valid"] + counts["topics_gave_up"] == 2
-    assert set(frame["topic"]) <= set(TOPICS)
+    assert counts["attempts_valid"] == counts["topics_valid"]  # a topic stops at its first valid answer
+    # every answer the model gave is in the cache, in order of the calls
+    assert len(files["cache"].read_text().splitlines()) == counts["attempts"]
+    # every rejected answer and every topic given up is in the failures file, each with a reason
+    failures = [json.loads(line) for line in files["failures"].read_text().splitlines()]
+    assert {f["stage"] for f in failures} <= REMOVAL_STAGES | {"validation", "gave_up"}
+    assert all(f["reason"] for f in failures if f["stage"] in ("validation", "gave_up"))
+    assert sum(f["stage"] == "validation" for f in failures) == counts["attempts_failed"]
+    assert sorted(f["topic"] for f in failures if f["stage"] == "gave_up") == sorted(prov["topics_gave_up"])
+    assert len(prov["topics_gave_up"]) == counts["topics_gave_up"]
+    # every pair that passed validation is either written or recorded as removed, with the stage that removed it
+    removed_pairs = sum(f["stage"] in REMOVAL_STAGES for f in failures)
+    assert counts["rows_valid"] == counts["rows_written"] + 2 * removed_pairs
+    assert (counts["rows_valid"] > 0) == (counts["topics_valid"] > 0)
+    assert counts["rows_valid"] >= counts["rows_after_single_question_filter"] >= counts["rows_after_exact_dedup"] \
+        >= counts["rows_after_near_dedup"] == counts["rows_written"] == counts["label_0"] + counts["label_1"]
+    assert counts["label_0"] == counts["label_1"]
+    assert prov["teacher"]["sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert prov["sampling"] == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024, "seed": 0}
+    assert prov["tokens"]["completion"] > 0 and prov["this_run"]["completion_tokens_per_s"] > 0
+    if first_run.empty:  # every topic gave up: no TSV, and the provenance says so
+        assert counts["rows_written"] == 0 and not files["tsv"].exists() and prov["files"]["tsv"] is None
+        return
+    frame = load_teacher_set(files["tsv"])
+    assert len(frame) == counts["rows_written"] > 0
+    assert prov["files"]["tsv"] == files["tsv"].name
+    assert set(frame["topic"]) <= set(TOPICS) - set(prov["topics_gave_up"])
     pairs = frame.groupby("pair_id")
     assert pairs["binary_label"].agg(lambda labels: sorted(labels) == [0, 1]).all()
     assert (pairs["initial_request"].nunique() == 2).all()
-    assert prov["teacher"]["sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-    assert prov["tokens"]["completion"] > 100 and prov["this_run"]["completion_tokens_per_s"] > 0
-    assert prov["sampling"] == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024, "seed": 0}
-    failures = [json.loads(line) for line in first_run.failures_path.read_text().splitlines()]
-    assert sum(f["stage"] == "validation" for f in failures) == counts["attempts_failed"]
-    cache_lines = first_run.cache_path.read_text().splitlines()
-    assert len(cache_lines) == counts["attempts"]
 
 
-def test_second_run_is_served_from_cache_byte_identical(first_run: GenerationResult, teacher: LlamaCppTeacher,
-                                                        tmp_path: Path) -> None:
-    shutil.copy(first_run.cache_path, tmp_path / first_run.cache_path.name)
-    again = generate_set(NoCallTeacher(teacher), make_config(), out_dir=tmp_path, progress=False)
-    assert again.tsv_path.read_bytes() == first_run.tsv_path.read_bytes()
-    assert again.failures_path.read_bytes() == first_run.failures_path.read_bytes()
+def test_second_run_is_served_from_cache_byte_identical(first_run: Outcome, tmp_path: Path) -> None:
+    # another thread count: threads change how llama.cpp sums, never which cached answer a request gets
+    other = LlamaCppTeacher(TEACHER, n_ctx=4096, n_threads=THREADS + 1, progress=False)
+    shutil.copy(first_run.files["cache"], tmp_path / first_run.files["cache"].name)
+    again = run(NoCallTeacher(other), tmp_path)
+    assert again.empty == first_run.empty
+    for key in ("tsv", "failures", "cache"):
+        assert again.read(key) == first_run.read(key), key
     assert again.provenance["this_run"]["model_calls"] == 0
-    assert again.provenance["this_run"]["cache_hits"] == first_run.counts["attempts"]
+    assert again.provenance["this_run"]["cache_hits"] == first_run.provenance["counts"]["attempts"]
+    assert again.provenance["counts"] == first_run.provenance["counts"]
 
 
-def test_killed_run_resumes_to_the_uninterrupted_output(first_run: GenerationResult, teacher: LlamaCppTeacher,
+def test_killed_run_resumes_to_the_uninterrupted_output(first_run: Outcome, teacher: LlamaCppTeacher,
                                                         tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         generate_set(CrashAfter(teacher, calls=1), make_config(), out_dir=tmp_path, progress=False)
-    cache = tmp_path / first_run.cache_path.name
-    assert len(cache.read_text().splitlines()) == 1  # the first answer survived the crash
-    assert not (tmp_path / "variants" / first_run.tsv_path.name).exists()  # no half-written set
-    resumed = generate_set(teacher, make_config(), out_dir=tmp_path, progress=False)
+    files = output_paths(make_config(), tmp_path)
+    assert len(files["cache"].read_text().splitlines()) == 1  # the first answer survived the crash
+    assert not files["tsv"].exists()  # no half-written set
+    resumed = run(teacher, tmp_path)
     assert resumed.provenance["this_run"]["cache_hits"] >= 1
-    assert resumed.provenance["this_run"]["model_calls"] == first_run.counts["attempts"] - 1
-    assert resumed.tsv_path.read_bytes() == first_run.tsv_path.read_bytes()
-    assert cache.read_bytes() == first_run.cache_path.read_bytes()
+    assert resumed.provenance["this_run"]["model_calls"] == first_run.provenance["counts"]["attempts"] - 1
+    assert resumed.empty == first_run.empty
+    for key in ("tsv", "failures", "cache"):
+        assert resumed.read(key) == first_run.read(key), key
 
 
-def test_cli_rebuilds_offline_from_the_cache(first_run: GenerationResult, tmp_path: Path,
+def test_cli_rebuilds_offline_from_the_cache(first_run: Outcome, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copy(first_run.cache_path, tmp_path / first_run.cache_path.name)
-    code = generate_main(["--teacher", TEACHER, "--prompt", "seed", "--limit", "2", "--seed", "0",
-                          "--max-attempts", str(MAX_ATTEMPTS), "--out-dir", str(tmp_path), "--offline", "--no-progress"])
-    assert code == 0
-    assert (tmp_path / first_run.tsv_path.name).read_bytes() == first_run.tsv_path.read_bytes()
-    assert '"rows_written"' in capsys.readouterr().out
+    shutil.copy(first_run.files["cache"], tmp_path / first_run.files["cache"].name)
+    argv = ["--teacher", TEACHER, "--prompt", "seed", "--limit", "2", "--seed", "0",
+            "--max-attempts", str(MAX_ATTEMPTS), "--out-dir", str(tmp_path), "--offline", "--no-progress"]
+    if first_run.empty:
+        assert generate_main(argv) != 0  # nothing to write: a clear failure, not an empty set
+        assert "no topic" in capsys.readouterr().err
+    else:
+        assert generate_main(argv) == 0
+        assert '"rows_written"' in capsys.readouterr().out
+    tsv = tmp_path / first_run.files["tsv"].name
+    assert (tsv.read_bytes() if tsv.is_file() else None) == first_run.read("tsv")
+    assert (tmp_path / first_run.files["failures"].name).read_bytes() == first_run.read("failures")

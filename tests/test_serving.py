@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from serving_student import exported_dir
 
+from ambig_lib import paths
 from ambig_lib.data import load_eval_set
 from ambig_lib.io_utils import sha256_file
 from ambig_lib.serving import (
@@ -168,7 +169,8 @@ def test_bad_model_dirs_and_options_get_clear_errors(model_dir: Path, tmp_path: 
 
 def test_export_meta_is_json_with_source(model_dir: Path) -> None:
     meta = json.loads((model_dir / EXPORT_META).read_text())
-    assert Path(meta["source_model"]).is_dir()
+    assert not Path(meta["source_model"]).is_absolute()  # named portably (cache:..., no path of this machine)
+    assert paths.from_portable(meta["source_model"]).is_dir()
     assert meta["input_names"][:2] == ["input_ids", "attention_mask"]
 
 

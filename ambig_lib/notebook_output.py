@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import paths
+
 #: Environment variable naming the run log; set by :func:`headless` for the kernels papermill starts.
 LOG_ENV = "AMBIG_NOTEBOOK_LOG"
 #: CSS class of the parameter table :func:`begin` shows (the appendix checks find the table by it).
@@ -128,6 +130,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BAR = re.compile(r"^(?P<desc>.*?):?\s*(?P<pct>\d{1,3})%\|")
 
 
+def portable_line(line: str) -> str:
+    """``line`` without this machine's folders: the checkout becomes repository-relative, the home ``~/``."""
+    root = f"{paths.REPO_ROOT}/"
+    home = f"{os.path.expanduser('~')}/"
+    return line.replace(root, "").replace(home, "~/") if home != "/" else line.replace(root, "")
+
+
 class LogStream(io.TextIOBase):
     """A text stream onto the run log that writes progress-bar refreshes as lines, at most one per bar every
     :data:`LOG_BAR_INTERVAL_S` seconds (plus the first and the finished one); every other line as written."""
@@ -166,6 +175,7 @@ class LogStream(io.TextIOBase):
         self._target.flush()
 
     def _emit(self, line: str) -> None:
+        line = portable_line(line)
         if not line or line == self._last_line:
             return
         bar = _BAR.match(line)
@@ -250,7 +260,6 @@ def declared_parameters(notebook: str | os.PathLike[str]) -> dict[str, str]:
     or a path)."""
     import papermill as pm
 
-    from . import paths
 
     path = Path(notebook)
     if path.suffix != ".ipynb":

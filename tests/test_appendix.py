@@ -250,3 +250,18 @@ def test_committed_index_links_every_page() -> None:
     assert appendix.broken_links(index) == []
     linked = {a["href"] for a in BeautifulSoup(index.read_text(encoding="utf-8"), "html.parser").find_all("a")}
     assert {p.name for p in pages} <= linked
+
+
+def test_the_run_log_names_no_machine_folder() -> None:
+    import io
+    import os
+
+    from ambig_lib import paths
+    from ambig_lib.notebook_output import LogStream
+
+    target = io.StringIO()
+    stream = LogStream(target)
+    stream.write(f"{paths.REPO_ROOT}/.venv/lib/site.py:4: Warning\n{os.path.expanduser('~')}/.cache/x\n")
+    text = target.getvalue()
+    assert str(paths.REPO_ROOT) not in text and ".venv/lib/site.py:4: Warning" in text
+    assert os.path.expanduser("~") == "/" or os.path.expanduser("~") + "/" not in text

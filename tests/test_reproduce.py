@@ -77,7 +77,9 @@ def test_a_profile_with_its_own_folders_is_a_usage_error(capsys: pytest.CaptureF
 @pytest.mark.skipif(not _git_checkout(), reason="needs a git checkout")
 def test_rerunning_02_reproduces_its_committed_table(tmp_path: Path) -> None:
     differences, summary = reproduce.reproduce(only=["02"], scratch=tmp_path / "scratch")
-    assert summary["committed"] > 300 and summary["rewritten"] >= 6  # csv, md, 3 figures, executed notebook + html
+    # results are published only when they change (ambig_lib.staging), so an identical table keeps its file:
+    # what is always rewritten is the executed notebook and its run log
+    assert summary["committed"] > 300 and summary["rewritten"] >= 2
     listed = {d.path: d for d in differences}
     # 02's table and its figures are byte-identical to the committed ones
     for name in ("results/tables/inspect_synthetic.csv", "results/tables/inspect_synthetic.md",

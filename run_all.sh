@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/ensure_venv.sh
-exec python -m ambig_lib.runner "$@"
+exec python -m ambig_lib.study.runner "$@"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib import paths
+from ambig_lib.core import paths
 
 DEFAULT_MIRROR = paths.REPO_ROOT.parent / "shared" / "mirror"
 if not os.environ.get(paths.MIRROR_ENV) and DEFAULT_MIRROR.is_dir():
@@ -38,7 +38,7 @@ def tiny_distilbert(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
-    from ambig_lib.models import resolve_model
+    from ambig_lib.models.store import resolve_model
 
     folder = tmp_path_factory.mktemp("tiny-distilbert")
     # minilm's own fast tokenizer (DistilBertTokenizerFast(vocab_file=...) keeps only the 5 special tokens in

@@ -16,9 +16,10 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from ambig_lib import appendix, paths, runner
-from ambig_lib.findings import FINDINGS_CLASS
-from ambig_lib.notebook_output import PARAMETERS_CLASS, LogStream
+from ambig_lib.core import paths
+from ambig_lib.study import appendix, runner
+from ambig_lib.study.findings import FINDINGS_CLASS
+from ambig_lib.study.notebook_output import PARAMETERS_CLASS, LogStream
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -53,10 +54,10 @@ def _probe_notebook(path: Path, figure: Path) -> Path:
     nb = new_notebook(cells=[
         new_markdown_cell("# 07 · Probe\n\n**What this notebook shows.** A probe of the appendix machinery."),
         new_code_cell(f"n = 3\nfigure_path = {str(figure)!r}", metadata={"tags": ["parameters"]}),
-        new_code_cell(f"from ambig_lib.notebook_output import begin\nbegin({str(path)!r}, globals())"),
+        new_code_cell(f"from ambig_lib.study.notebook_output import begin\nbegin({str(path)!r}, globals())"),
         new_code_cell(CHATTY_CELL, metadata={"tags": [appendix.HEADLINE_TABLE_TAG]}),
         new_code_cell(FIGURE_CELL, metadata={"tags": [appendix.HEADLINE_FIGURE_TAG]}),
-        new_code_cell("from ambig_lib.findings import Findings\n"
+        new_code_cell("from ambig_lib.study.findings import Findings\n"
                       "Findings((f'The probe counted to {n}.', 'A second sentence.'))", metadata={"tags": ["findings"]}),
     ], metadata={"kernelspec": KERNELSPEC})
     nbformat.write(nb, path)
@@ -256,8 +257,8 @@ def test_the_run_log_names_no_machine_folder() -> None:
     import io
     import os
 
-    from ambig_lib import paths
-    from ambig_lib.notebook_output import LogStream
+    from ambig_lib.core import paths
+    from ambig_lib.study.notebook_output import LogStream
 
     target = io.StringIO()
     stream = LogStream(target)

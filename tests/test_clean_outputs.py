@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ambig_lib import findings
-from ambig_lib.notebook_output import KNOWN_HARMLESS, facts, silence_known_harmless
+from ambig_lib.study import findings
+from ambig_lib.study.notebook_output import KNOWN_HARMLESS, facts, silence_known_harmless
 
 
 def test_only_the_listed_harmless_messages_are_silenced(caplog: pytest.LogCaptureFixture) -> None:
@@ -38,7 +38,7 @@ def test_only_the_listed_harmless_messages_are_silenced(caplog: pytest.LogCaptur
 def test_onnx_export_runs_the_module_in_eval_mode(tmp_path: Path) -> None:
     import torch
 
-    from ambig_lib.serving import torch_export_onnx
+    from ambig_lib.serving.predictor import torch_export_onnx
 
     class Probe(torch.nn.Module):
         def __init__(self) -> None:
@@ -59,7 +59,7 @@ def test_onnx_export_runs_the_module_in_eval_mode(tmp_path: Path) -> None:
 
 
 def test_training_prints_nothing_to_stdout(tiny_distilbert: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ambig_lib.training import TrainConfig, train_cv
+    from ambig_lib.training.finetune import TrainConfig, train_cv
 
     texts = [f"what is the best {w}" for w in "abcdefghij"] + [f"tell me about the {w} thing" for w in "abcdefghij"]
     labels = [0] * 10 + [1] * 10

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib import generate, llm_direct_cli, paths, training_grid
-from ambig_lib.generation import GenerationConfig, output_paths
+from ambig_lib.cli import generate
+from ambig_lib.cli import llm_direct as llm_direct_cli
+from ambig_lib.core import paths
+from ambig_lib.generation.stage import GenerationConfig, output_paths
+from ambig_lib.generation.topics import load_topics
 from ambig_lib.teachers.cache import CachedTeacher
-from ambig_lib.topics import load_topics
+from ambig_lib.training import grid as training_grid
 
 COMMITTED = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "length_matched", load_topics())
 
@@ -113,7 +116,7 @@ class _Interrupting:
 def test_interrupt_is_one_line_with_the_cached_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C used to print a 40-line traceback."""
-    import ambig_lib.llm_direct as llm_direct
+    import ambig_lib.compare.llm_direct as llm_direct
 
     monkeypatch.setattr(llm_direct, "build_direct_teacher", lambda *a, **k: _Interrupting(answers=2))
     assert llm_direct_cli.main(["--teacher", "x", "--limit", "5", "--cache", str(tmp_path / "c.jsonl")]) == 130
@@ -125,7 +128,7 @@ def test_interrupt_is_one_line_with_the_cached_count(tmp_path: Path, monkeypatch
 
 
 def test_module_entry_points_exit_2_without_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.generate", "--option", "bogus=1", "--offline",
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.generate", "--option", "bogus=1", "--offline",
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=paths.REPO_ROOT,
                           timeout=120)
     assert proc.returncode == 2

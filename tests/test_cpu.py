@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ambig_lib import cpu
+from ambig_lib.core import cpu
 
 
 @pytest.mark.parametrize(("load", "cores", "expected"), [(0.0, 2, 2), (1.0, 2, 2), (1.6, 2, 1), (5.0, 2, 1),

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from http_helpers import serving
 
-from ambig_lib import data
-from ambig_lib.errors import DataFileError
-from ambig_lib.io_utils import sha256_bytes, sha256_file
+from ambig_lib.core.errors import DataFileError
+from ambig_lib.core.io import sha256_bytes, sha256_file
+from ambig_lib.data import benchmarks as data
 
 
 def test_registry_matches_mirror_checksums(mirror: Path) -> None:

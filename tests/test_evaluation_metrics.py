@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import bootstrap
 from sklearn.metrics import f1_score, roc_auc_score
 
-from ambig_lib.evaluation import (
+from ambig_lib.evaluation.metrics import (
     EvaluationError,
     binary_metrics,
     bootstrap_ci,
@@ -35,7 +35,7 @@ def test_binary_metrics_hand_computed():
 
 
 def test_constant_classifier_matches_published_clariq_row():
-    from ambig_lib.data import load_eval_set
+    from ambig_lib.data.benchmarks import load_eval_set
 
     y = load_eval_set("clariq")["binary_label"].to_numpy()
     m = binary_metrics(y, np.ones(len(y)))

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ambig_lib.baselines import fit_length_only, fit_tfidf_lr, length_features, write_sklearn_baselines
-from ambig_lib.data import load_eval_set
-from ambig_lib.evaluation import (
+from ambig_lib.compare.llm_direct import merge_into_evaluation_csv
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.evaluation.metrics import (
     TABLE_COLUMNS,
     EvaluationError,
     evaluation_table,
@@ -18,9 +19,13 @@ from ambig_lib.evaluation import (
     roc_sources,
     write_tables,
 )
-from ambig_lib.llm_direct import merge_into_evaluation_csv
-from ambig_lib.teacher_sets import load_teacher_set
-from ambig_lib.training import TrainingError, run_dir, write_predictions
+from ambig_lib.training.baselines import (
+    fit_length_only,
+    fit_tfidf_lr,
+    length_features,
+    write_sklearn_baselines,
+)
+from ambig_lib.training.finetune import TrainingError, run_dir, write_predictions
 
 DATASETS = ["clariq", "ambignq"]
 
@@ -45,7 +50,7 @@ def test_sklearn_baselines_learn_the_synthetic_set():
 
 
 def test_table_markdown_side_by_side_and_figures(isolated: Path):
-    from ambig_lib.eval_plots import write_eval_figures
+    from ambig_lib.evaluation.plots import write_eval_figures
 
     eval_sets = {name: load_eval_set(name) for name in DATASETS}
     write_sklearn_baselines("seed/gpt-4.1", load_teacher_set("seed/gpt-4.1"), eval_sets)
@@ -129,9 +134,9 @@ def test_requested_run_without_predictions_is_an_error(isolated: Path):
 def test_published_numbers_ship_with_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A clone with no ``../shared`` beside it still compares with the published study."""
     import ambig_lib
-    from ambig_lib import paths
-    from ambig_lib.evaluation import compare_with_published
-    from ambig_lib.latency_plots import published_points
+    from ambig_lib.compare.plots import published_points
+    from ambig_lib.core import paths
+    from ambig_lib.evaluation.metrics import compare_with_published
 
     monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "elsewhere" / "clone")
     source = paths.published_results_file()

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from ambig_lib.generation import (
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.generation.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
+from ambig_lib.generation.stage import (
     EmptySetError,
     GenerationConfig,
     GenerationError,
@@ -30,10 +32,8 @@ from ambig_lib.generation import (
     parse_topic_output,
     replace_detail,
 )
-from ambig_lib.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
-from ambig_lib.teacher_sets import load_teacher_set
+from ambig_lib.generation.topics import TopicsError, load_topics, parse_topics
 from ambig_lib.teachers.base import ChatRequest, ChatResponse
-from ambig_lib.topics import TopicsError, load_topics, parse_topics
 
 SEED = get_prompt_style("seed")
 LENGTH_MATCHED = get_prompt_style("length_matched")

@@ -26,24 +26,24 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from ambig_lib.generate import main as generate_main  # noqa: E402
-from ambig_lib.generation import (  # noqa: E402
+from ambig_lib.cli.generate import main as generate_main  # noqa: E402
+from ambig_lib.data.teacher_sets import load_teacher_set  # noqa: E402
+from ambig_lib.generation.stage import (  # noqa: E402
     EmptySetError,
     GenerationConfig,
     generate_set,
     output_paths,
 )
-from ambig_lib.teacher_sets import load_teacher_set  # noqa: E402
+from ambig_lib.generation.topics import load_topics  # noqa: E402
 from ambig_lib.teachers.base import ChatRequest, ChatResponse  # noqa: E402
 from ambig_lib.teachers.llamacpp import LlamaCppTeacher  # noqa: E402
-from ambig_lib.topics import load_topics  # noqa: E402
 
 TEACHER = "qwen2.5-coder-0.5b"
 MAX_ATTEMPTS = 2  # bounds the test at 4 model calls per run (about 15 s each on 2 quiet cores)
 TOPICS = tuple(load_topics(limit=2))  # Activism, Aging: what the CLI takes with --limit 2
 #: One fixed thread count for every real call of the module: a resumed run must sample like the first one,
 #: which holds for one thread count on one machine (the "auto" count follows the load and may change mid-test).
-#: One thread: on a busy CPU, llama.cpp threads that outnumber the free cores spin (see ambig_lib.cpu).
+#: One thread: on a busy CPU, llama.cpp threads that outnumber the free cores spin (see ambig_lib.core.cpu).
 THREADS = 1
 #: Stages after validation that remove a pair (each removal is a line of the failures file).
 REMOVAL_STAGES = {"bad_replacement", "multi_question", "exact_duplicate", "near_duplicate"}

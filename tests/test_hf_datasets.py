@@ -14,8 +14,10 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
-from ambig_lib import hf_datasets  # noqa: E402
-from ambig_lib.hf_datasets import (  # noqa: E402
+from ambig_lib.core.paths import tables_dir  # noqa: E402
+from ambig_lib.data.teacher_sets import load_teacher_set, teacher_set_names  # noqa: E402
+from ambig_lib.inspection import hf_datasets  # noqa: E402
+from ambig_lib.inspection.hf_datasets import (  # noqa: E402
     CARD_NAME,
     PARQUET_NAME,
     DatasetExportError,
@@ -24,8 +26,6 @@ from ambig_lib.hf_datasets import (  # noqa: E402
     push_dataset,
     teacher_dataset,
 )
-from ambig_lib.paths import tables_dir  # noqa: E402
-from ambig_lib.teacher_sets import load_teacher_set, teacher_set_names  # noqa: E402
 
 GENERATED = "generated/qwen2.5-coder-1.5b_seed"
 

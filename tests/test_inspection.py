@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ambig_lib import inspection
-from ambig_lib.teacher_sets import load_teacher_set
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.inspection import stats as inspection
 
 
 def _frame(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def test_published_gpt41_set_has_the_length_shortcut() -> None:
 def test_type_balance_and_examples_of_a_pair_set() -> None:
     import pandas as pd
 
-    from ambig_lib.inspection import type_balance, type_examples
+    from ambig_lib.inspection.stats import type_balance, type_examples
 
     frame = pd.DataFrame({"pair_id": ["a", "a", "b", "b", "c", "c"], "binary_label": [0, 1, 0, 1, 0, 1],
                           "initial_request": ["s1", "a1", "s2", "a2", "s3", "a3"],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib.io_utils import atomic_path, write_text_atomic
+from ambig_lib.core.io import atomic_path, write_text_atomic
 
 
 def test_atomic_write_has_normal_permissions(tmp_path: Path) -> None:

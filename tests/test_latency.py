@@ -14,9 +14,7 @@ import pandas as pd
 import pytest
 from serving_student import exported_dir
 
-from ambig_lib import paths
-from ambig_lib.data import load_eval_set
-from ambig_lib.latency import (
+from ambig_lib.compare.latency import (
     LATENCY_COLUMNS,
     LatencyConfig,
     LatencyError,
@@ -31,7 +29,9 @@ from ambig_lib.latency import (
     time_throughput,
     write_latency_tables,
 )
-from ambig_lib.latency_plots import write_latency_figures
+from ambig_lib.compare.plots import write_latency_figures
+from ambig_lib.core import paths
+from ambig_lib.data.benchmarks import load_eval_set
 
 
 @pytest.fixture(scope="module")

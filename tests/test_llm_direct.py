@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ambig_lib.data import load_eval_set
-from ambig_lib.llm_direct import (
+from ambig_lib.compare.llm_direct import (
     ANSWER_SCHEMA,
     LLMDirectError,
     LLMDirectResult,
@@ -25,6 +24,7 @@ from ambig_lib.llm_direct import (
     parse_answer,
     yes_score,
 )
+from ambig_lib.data.benchmarks import load_eval_set
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -142,7 +142,7 @@ def test_real_small_teacher_answers_parse_and_rerun_is_free(tmp_path: Path) -> N
 def test_cli_classifies_resumes_from_the_cache_and_refuses_a_partial_merge(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """The real 0.5B teacher on the first 3 ClariQ queries, then the same command offline from the cache."""
-    from ambig_lib.llm_direct_cli import main
+    from ambig_lib.cli.llm_direct import main
 
     cache, answers = tmp_path / "cache.jsonl", tmp_path / "answers.tsv"
     common = ["--teacher", "qwen2.5-coder-0.5b", "--datasets", "clariq", "--modes", "zero_shot", "--limit", "3",

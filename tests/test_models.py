@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib import models
-from ambig_lib.errors import ModelStoreError
-from ambig_lib.io_utils import sha256_file
+from ambig_lib.core.errors import ModelStoreError
+from ambig_lib.core.io import sha256_file
+from ambig_lib.models import store as models
 
 
 def test_registry_has_the_required_names() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib import paths
-from ambig_lib.runner import load_profile, plan_parameters, run_notebook, study_notebooks
+from ambig_lib.core import paths
+from ambig_lib.study.runner import load_profile, plan_parameters, run_notebook, study_notebooks
 
 RELATIVE_DIRS = {"AMBIG_RESULTS_DIR": "out/results", "AMBIG_RUNS_DIR": "out/runs",
                  "AMBIG_SYNTHETIC_DIR": "out/synthetic", "AMBIG_LLM_DIRECT_DIR": "out/llm_direct"}
@@ -81,7 +81,7 @@ def test_the_project_kernel_is_registered_and_lab_serves_the_notebooks_with_it(t
     import time
     import urllib.request
 
-    from ambig_lib.lab import KERNEL_NAME, ensure_kernel, lab_command
+    from ambig_lib.study.lab import KERNEL_NAME, ensure_kernel, lab_command
 
     spec = json.loads((ensure_kernel() / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable and spec["display_name"] == "Python (ambig_lib)"

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ambig_lib import paths
-from ambig_lib.lab import absolute_env, make_portable
-from ambig_lib.teacher_sets import teacher_set_source
-from ambig_lib.training import portable_summary
+from ambig_lib.core import paths
+from ambig_lib.data.teacher_sets import teacher_set_source
+from ambig_lib.study.lab import absolute_env, make_portable
+from ambig_lib.training.finetune import portable_summary
 
 #: An absolute POSIX path at the start of a token (quote, space, bracket, '=' or '>' before it); URLs do not
 #: match (their '/' follows ':' or another '/').
@@ -44,7 +44,7 @@ def test_portable_path_names_each_study_folder_by_its_role(relocated: Path) -> N
     assert paths.portable_path(t / "mirror/seed/x.tsv") == "mirror:seed/x.tsv"
     assert paths.portable_path(t / "d/other/file") == "data/other/file"
     assert paths.portable_path(str(t / "r" / "a" / ".." / "b")) == "runs/b"
-    assert paths.portable_path(paths.REPO_ROOT / "ambig_lib" / "paths.py") == "ambig_lib/paths.py"
+    assert paths.portable_path(paths.REPO_ROOT / "ambig_lib" / "core" / "paths.py") == "ambig_lib/core/paths.py"
     assert paths.portable_path("seed/gpt-4.1") == "seed/gpt-4.1"  # a name stays a name
     assert paths.portable_path("/elsewhere/file.tsv") == "/elsewhere/file.tsv"  # a user's own file: unchanged
     for local in (t / "r/minilm/seed/gpt-4.1/0/fold_0", t / "res/figures/x.png", t / "syn/a.tsv", t / "llm/q.jsonl",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib import paths, reproduce
-from ambig_lib.reproduce import Difference, compare, machine_file, normalise
+from ambig_lib.core import paths
+from ambig_lib.study import reproduce
+from ambig_lib.study.reproduce import Difference, compare, machine_file, normalise
 
 
 def _git_checkout() -> bool:
@@ -77,7 +78,7 @@ def test_a_profile_with_its_own_folders_is_a_usage_error(capsys: pytest.CaptureF
 @pytest.mark.skipif(not _git_checkout(), reason="needs a git checkout")
 def test_rerunning_02_reproduces_its_committed_table(tmp_path: Path) -> None:
     differences, summary = reproduce.reproduce(only=["02"], scratch=tmp_path / "scratch")
-    # results are published only when they change (ambig_lib.staging), so an identical table keeps its file:
+    # results are published only when they change (ambig_lib.study.staging), so an identical table keeps its file:
     # what is always rewritten is the executed notebook and its run log
     assert summary["committed"] > 300 and summary["rewritten"] >= 2
     listed = {d.path: d for d in differences}

@@ -10,8 +10,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ambig_lib import paths, runner
-from ambig_lib.errors import NotebookRunError
+from ambig_lib.core import paths
+from ambig_lib.core.errors import NotebookRunError
+from ambig_lib.study import runner
 
 
 def _notebook(path: Path, cells: list[str]) -> Path:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from serving_student import exported_dir
 
-from ambig_lib import paths
-from ambig_lib.data import load_eval_set
-from ambig_lib.io_utils import sha256_file
-from ambig_lib.serving import (
+from ambig_lib.core import paths
+from ambig_lib.core.io import sha256_file
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.serving.predictor import (
     EXPORT_META,
     VARIANT_FILES,
     Prediction,
@@ -24,7 +24,7 @@ from ambig_lib.serving import (
     export_onnx,
     read_export_meta,
 )
-from ambig_lib.serving_quality import quality_table
+from ambig_lib.serving.quality import quality_table
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from serving_student import exported_dir
 
-from ambig_lib import paths
-from ambig_lib.predict import main
-from ambig_lib.serving import Predictor
+from ambig_lib.cli.predict import main
+from ambig_lib.core import paths
+from ambig_lib.serving.predictor import Predictor
 
 QUERIES = ["Tell me about java", "Who won the 2018 FIFA World Cup final in Moscow?", "how to cook"]
 
@@ -74,7 +74,7 @@ def test_errors_exit_2_with_reason(model_dir: Path, tmp_path: Path, capsys: pyte
 
 
 def test_module_entry_point(model_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.predict", str(model_dir), "--format", "jsonl"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(model_dir), "--format", "jsonl"],
                           input="what is java\n", capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "what is java"
@@ -151,7 +151,7 @@ def test_broken_model_directories_are_one_line_exit_2(model_dir: Path, tmp_path:
         (broken / "export.json").write_text("{")
     else:
         (broken / "tokenizer.json").unlink()
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.predict", str(broken), "what is java"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(broken), "what is java"],
                           capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -16,15 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ambig_lib import paths
+from ambig_lib.core import paths
 
 SCRIPT = r"""
 import hashlib, json, os, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-from ambig_lib.data import load_eval_set
-from ambig_lib.static_student import StaticConfig, static_run_dir, write_static_predictions
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.training.static_student import StaticConfig, static_run_dir, write_static_predictions
 base, out = sys.argv[1], Path(sys.argv[2])
 config = StaticConfig(base=base, pca_dims=16, cs=(0.1, 1.0, 10.0), cv_folds=3)
 written = write_static_predictions("seed/gpt-4.1", {"clariq": load_eval_set("clariq")}, 0, config)

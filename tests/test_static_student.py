@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ambig_lib.latency import SystemSpec, cold_start_s, load_system, student_specs
-from ambig_lib.serving import EXPORT_META, VARIANT_FILES, Prediction, Predictor, read_export_meta
-from ambig_lib.serving_quality import evaluation_queries, quality_table
-from ambig_lib.static_export import export_static_onnx
-from ambig_lib.static_student import (
+from ambig_lib.compare.latency import SystemSpec, cold_start_s, load_system, student_specs
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.serving.predictor import EXPORT_META, VARIANT_FILES, Prediction, Predictor, read_export_meta
+from ambig_lib.serving.quality import evaluation_queries, quality_table
+from ambig_lib.serving.static_export import export_static_onnx
+from ambig_lib.training.static_student import (
     HEAD_FILE,
     SUMMARY_FILE,
     StaticConfig,
@@ -29,7 +30,6 @@ from ambig_lib.static_student import (
     train_static_student,
     write_static_predictions,
 )
-from ambig_lib.teacher_sets import load_teacher_set
 
 TEACHER = "seed/gpt-4.1"
 
@@ -177,8 +177,8 @@ def test_quality_table_and_latency_harness_serve_the_static_student(student: Sta
 
 
 def test_static_predictions_enter_the_evaluation_table(student: StaticStudent, config: StaticConfig) -> None:
-    from ambig_lib.data import load_eval_set
-    from ambig_lib.evaluation import binary_metrics, evaluation_table
+    from ambig_lib.data.benchmarks import load_eval_set
+    from ambig_lib.evaluation.metrics import binary_metrics, evaluation_table
 
     clariq = load_eval_set("clariq")
     written = write_static_predictions(TEACHER, {"clariq": clariq}, 0, config)

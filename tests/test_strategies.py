@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ambig_lib import counterfactual, data, strategies, teacher_sets
-from ambig_lib.evaluation import length_controlled_roc_auc
-from ambig_lib.generation import OutputRejected, generation_units, parse_topic_output
-from ambig_lib.prompts import EXAMPLE_TOPIC, PROMPT_STYLES, REGISTERS, TAXONOMY, register_plan
-from ambig_lib.topics import load_topics
+from ambig_lib.data import benchmarks as data
+from ambig_lib.data import teacher_sets
+from ambig_lib.evaluation.metrics import length_controlled_roc_auc
+from ambig_lib.generation import counterfactual, strategies
+from ambig_lib.generation.prompts import EXAMPLE_TOPIC, PROMPT_STYLES, REGISTERS, TAXONOMY, register_plan
+from ambig_lib.generation.stage import OutputRejected, generation_units, parse_topic_output
+from ambig_lib.generation.topics import load_topics
 
 # ------------------------------------------------------------------------------------------- prompts
 
@@ -190,7 +192,7 @@ def test_length_controlled_auc_sees_through_length() -> None:
 
 def test_frozen_probe_writes_reuses_and_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                isolated_cache: Path, tiny_distilbert: Path) -> None:
-    from ambig_lib import transfer
+    from ambig_lib.evaluation import transfer
 
     monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "runs"))
     rng = np.random.default_rng(0)
@@ -254,7 +256,7 @@ def test_random_deletion_never_leaves_an_empty_query() -> None:
 
 
 def test_transfer_findings_choose_by_the_dev_slice_and_compare_with_the_control() -> None:
-    from ambig_lib import findings
+    from ambig_lib.study import findings
 
     def row(name: str, dev: float, mean: float) -> dict[str, object]:
         out: dict[str, object] = {"train_set": name, "dev roc_auc": dev, "mean_3 roc_auc": mean,

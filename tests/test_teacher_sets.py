@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ambig_lib.errors import TeacherSetError
-from ambig_lib.teacher_sets import PUBLISHED_SETS, load_teacher_set, parse_teacher_set, teacher_set_names
+from ambig_lib.core.errors import TeacherSetError
+from ambig_lib.data.teacher_sets import PUBLISHED_SETS, load_teacher_set, parse_teacher_set, teacher_set_names
 
 # rows, label 0, label 1 as documented in shared/README.md
 EXPECTED = {

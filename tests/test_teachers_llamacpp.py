@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import jsonschema
 import pytest
 
-from ambig_lib.models import get_spec
+from ambig_lib.models.store import get_spec
 from ambig_lib.teachers import ChatRequest, LlamaCppTeacher, TeacherError
 
 SCHEMA = {

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ambig_lib import llm_direct
+from ambig_lib.compare import llm_direct
 from ambig_lib.teachers.base import TeacherError
 from ambig_lib.teachers.llamacpp import LlamaCppTeacher
 from ambig_lib.teachers.llamacpp_choice import (

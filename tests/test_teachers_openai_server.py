@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ambig_lib.models import get_spec, resolve_model
+from ambig_lib.models.store import get_spec, resolve_model
 from ambig_lib.teachers import CachedTeacher, ChatRequest, OpenAIChatTeacher, build_teacher
 from ambig_lib.teachers.llamacpp import auto_threads
 
@@ -98,7 +98,7 @@ def test_cut_off_answer_from_the_server_is_not_ok_and_is_cached(server_url: str,
 
 def test_llm_direct_through_the_server(server_url: str, tmp_path: Path) -> None:
     """LLM-direct classification against an OpenAI-compatible endpoint (the path used for vLLM or OpenAI)."""
-    from ambig_lib.llm_direct import cached_teacher, classify
+    from ambig_lib.compare.llm_direct import cached_teacher, classify
 
     teacher = build_teacher("qwen2.5-coder-0.5b", backend="openai", base_url=server_url,
                             schema_mode="json_object_schema", progress=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ambig_lib.models import get_spec
+from ambig_lib.models.store import get_spec
 from ambig_lib.teachers import (
     TEACHERS,
     ChatRequest,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ambig_lib.teacher_sets import load_teacher_set
-from ambig_lib.training import TrainConfig, TrainingError, read_predictions, run_dir
-from ambig_lib.training_grid import CEILING_DATASETS, job_inputs, resolve_teacher_sets, run_grid
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.training.finetune import TrainConfig, TrainingError, read_predictions, run_dir
+from ambig_lib.training.grid import CEILING_DATASETS, job_inputs, resolve_teacher_sets, run_grid
 
 TINY = TrainConfig(folds=2, max_epochs=2, patience=3, batch_size=8, max_length=32)
 
@@ -71,8 +71,14 @@ def test_ceiling_jobs_never_train_on_their_test_rows(teacher):
 
 def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path, monkeypatch):
     """A missing checkpoint is rebuilt alone: same split and seed give the fold model of the full run."""
-    from ambig_lib.serving import ServingError, run_model_dir
-    from ambig_lib.training import load_classifier, load_tokenizer, predict_proba, train_fold_model, train_run
+    from ambig_lib.serving.predictor import ServingError, run_model_dir
+    from ambig_lib.training.finetune import (
+        load_classifier,
+        load_tokenizer,
+        predict_proba,
+        train_fold_model,
+        train_run,
+    )
 
     student, teacher = str(tiny_distilbert), str(tiny_set)
     monkeypatch.setenv("AMBIG_TORCH_THREADS", "1")

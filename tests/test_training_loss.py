@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from ambig_lib.training import (
+from ambig_lib.training.finetune import (
     BestWeightsCallback,
     TrainingError,
     class_weights_for,

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ambig_lib.students import StudentError
-from ambig_lib.teacher_sets import load_teacher_set
-from ambig_lib.training import (
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.models.students import StudentError
+from ambig_lib.training.finetune import (
     PREDICTION_COLUMNS,
     TrainConfig,
     TrainingError,
@@ -36,7 +36,7 @@ def slice_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def eval_slices() -> dict[str, pd.DataFrame]:
-    from ambig_lib.data import load_eval_set
+    from ambig_lib.data.benchmarks import load_eval_set
 
     return {"clariq": load_eval_set("clariq").head(30), "ambignq": load_eval_set("ambignq").head(30)}
 
@@ -96,8 +96,8 @@ def test_trainer_uses_weighted_smoothed_loss(tiny_distilbert, slice_frame):
     """The Trainer's loss on a batch equals weighted_smoothed_ce, not the plain or HF-smoothed loss."""
     from transformers import DataCollatorWithPadding, TrainingArguments
 
-    from ambig_lib.students import load_classifier, load_tokenizer
-    from ambig_lib.training import EncodedTexts
+    from ambig_lib.models.students import load_classifier, load_tokenizer
+    from ambig_lib.training.finetune import EncodedTexts
 
     tokenizer = load_tokenizer(tiny_distilbert)
     model = load_classifier(tiny_distilbert).eval()
@@ -141,7 +141,7 @@ def test_no_evaluation_text_reaches_training_or_selection(tiny_distilbert, slice
     alone = train_cv(slice_frame["initial_request"], slice_frame["binary_label"], str(tiny_distilbert), TINY, seed=0)
     assert [f.best_epoch for f in alone.folds] == [f["best_epoch"] for f in summary["folds"]]
     assert [f.best_val_macro_f1 for f in alone.folds] == [f["best_val_macro_f1"] for f in summary["folds"]]
-    from ambig_lib.students import load_classifier
+    from ambig_lib.models.students import load_classifier
 
     for fold in alone.folds:
         saved = load_classifier(tmp_path / "with" / f"fold_{fold.fold}").state_dict()
@@ -155,8 +155,8 @@ def test_real_minilm_short_run(slice_frame, eval_slices, tmp_path):
     _check_run(summary, tmp_path, eval_slices, folds=2, epochs=2)
     assert summary["student"] == "minilm"
     # a saved fold checkpoint reproduces that fold's probabilities
-    from ambig_lib.students import load_classifier, load_tokenizer
-    from ambig_lib.training import predict_proba
+    from ambig_lib.models.students import load_classifier, load_tokenizer
+    from ambig_lib.training.finetune import predict_proba
 
     fold0 = summary["folds"][0]["path"]
     again = predict_proba(load_classifier(fold0), load_tokenizer(fold0), eval_slices["clariq"]["initial_request"],

@@ -1,0 +1,1 @@
+"""The ``ambig`` command line: one entry point with subcommands."""

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not (Path(args.model_dir) / "export.json").is_file():
         print(f"error: {args.model_dir} is not an exported model directory (no export.json). Export one with "
-              "ambig_lib.serving.predictor.export_onnx(run_model_dir, out_dir).", file=sys.stderr)
+              "ambig_lib.serving.export.export_onnx(fold_model_dir, out_dir).", file=sys.stderr)
         return 2
     specs = [s for t in args.threads for s in student_specs(args.model_dir, threads=t, device=args.device,
                                                                    variants=args.variants)]

@@ -38,7 +38,7 @@ def test_only_the_listed_harmless_messages_are_silenced(caplog: pytest.LogCaptur
 def test_onnx_export_runs_the_module_in_eval_mode(tmp_path: Path) -> None:
     import torch
 
-    from ambig_lib.serving.predictor import torch_export_onnx
+    from ambig_lib.serving.export import torch_export_onnx
 
     class Probe(torch.nn.Module):
         def __init__(self) -> None:

@@ -16,13 +16,14 @@ from http_helpers import serving
 from ambig_lib.core.errors import DataFileError
 from ambig_lib.core.io import sha256_bytes, sha256_file
 from ambig_lib.data import benchmarks as data
+from ambig_lib.data import public_files
 
 
 def test_registry_matches_mirror_checksums(mirror: Path) -> None:
     sums = dict(line.split()[::-1] for line in (mirror / "SHA256SUMS").read_text().splitlines() if line.strip())
     sums = {k.removeprefix("./"): v for k, v in sums.items()}
-    assert set(sums) == set(data.PUBLIC_FILES)
-    for key, spec in data.PUBLIC_FILES.items():
+    assert set(sums) == set(public_files.PUBLIC_FILES)
+    for key, spec in public_files.PUBLIC_FILES.items():
         assert spec.sha256 == sums[key], key
         assert spec.url.startswith("https://") and spec.licence
 
@@ -57,15 +58,15 @@ def test_unknown_names_are_clear_errors() -> None:
     with pytest.raises(DataFileError, match="Unknown ClariQ split"):
         data.load_clariq("validation")
     with pytest.raises(DataFileError, match="Unknown public file"):
-        data.resolve_public_file("clariq/nope.tsv")
+        public_files.resolve_public_file("clariq/nope.tsv")
 
 
 def test_mirror_file_is_used_and_cache_preferred(isolated_cache: Path, mirror: Path) -> None:
     key = "clariq/dev.tsv"
-    assert data.resolve_public_file(key) == mirror / key
-    cached = data.copy_to_cache(key)
+    assert public_files.resolve_public_file(key) == mirror / key
+    cached = public_files.copy_to_cache(key)
     assert cached == isolated_cache / "public" / key
-    assert data.resolve_public_file(key) == cached
+    assert public_files.resolve_public_file(key) == cached
 
 
 def test_corrupt_mirror_file_names_file_and_fix(isolated_cache: Path, tmp_path: Path,
@@ -76,7 +77,7 @@ def test_corrupt_mirror_file_names_file_and_fix(isolated_cache: Path, tmp_path: 
     monkeypatch.setenv("AMBIG_DATA_MIRROR", str(bad_mirror))
     monkeypatch.setenv("AMBIG_OFFLINE", "1")
     with pytest.raises(DataFileError) as info:
-        data.resolve_public_file("clariq/dev.tsv")
+        public_files.resolve_public_file("clariq/dev.tsv")
     message = str(info.value)
     assert "clariq/dev.tsv" in message
     assert "SHA-256 mismatch" in message and str(bad_mirror / "clariq" / "dev.tsv") in message
@@ -88,7 +89,7 @@ def test_missing_everywhere_lists_where_it_looked(isolated_cache: Path, tmp_path
     monkeypatch.setenv("AMBIG_DATA_MIRROR", str(tmp_path / "empty"))
     monkeypatch.setenv("AMBIG_OFFLINE", "1")
     with pytest.raises(DataFileError) as info:
-        data.resolve_public_file("ambignq/dev_light.json")
+        public_files.resolve_public_file("ambignq/dev_light.json")
     message = str(info.value)
     assert str(isolated_cache / "public" / "ambignq" / "dev_light.json") in message
     assert "absent in mirror" in message and "download skipped" in message
@@ -113,11 +114,11 @@ def test_download_extracts_zip_member_atomically(isolated_cache: Path, mirror: P
         archive.write(mirror / "ambignq" / "dev_light.json", "ambignq_light/dev_light.json")
     (root / "ambignq_light.zip").write_bytes(buffer.getvalue())
     key = "ambignq/dev_light.json"
-    monkeypatch.setitem(data.PUBLIC_FILES, key, replace(data.PUBLIC_FILES[key], url=f"{base}/ambignq_light.zip"))
+    monkeypatch.setitem(public_files.PUBLIC_FILES, key, replace(public_files.PUBLIC_FILES[key], url=f"{base}/ambignq_light.zip"))
     monkeypatch.setenv("AMBIG_DATA_MIRROR", str(tmp_path / "no-mirror"))
-    path = data.resolve_public_file(key)
+    path = public_files.resolve_public_file(key)
     assert path == isolated_cache / "public" / key
-    assert sha256_file(path) == data.PUBLIC_FILES[key].sha256
+    assert sha256_file(path) == public_files.PUBLIC_FILES[key].sha256
     assert not list(path.parent.glob("*.part"))
 
 
@@ -127,8 +128,8 @@ def test_download_with_wrong_checksum_is_rejected(isolated_cache: Path, tmp_path
     shutil.copyfile(mirror / "clariq" / "dev.tsv", root / "dev.tsv")
     (root / "dev.tsv").write_text((root / "dev.tsv").read_text() + "extra\n")
     key = "clariq/dev.tsv"
-    monkeypatch.setitem(data.PUBLIC_FILES, key, replace(data.PUBLIC_FILES[key], url=f"{base}/dev.tsv"))
+    monkeypatch.setitem(public_files.PUBLIC_FILES, key, replace(public_files.PUBLIC_FILES[key], url=f"{base}/dev.tsv"))
     monkeypatch.setenv("AMBIG_DATA_MIRROR", str(tmp_path / "no-mirror"))
     with pytest.raises(DataFileError, match="has SHA-256"):
-        data.resolve_public_file(key)
+        public_files.resolve_public_file(key)
     assert not (isolated_cache / "public" / key).exists()

@@ -14,8 +14,8 @@ from ambig_lib.evaluation.metrics import (
     evaluate_probabilities,
     macro_f1_resampled,
     roc_auc_resampled,
-    to_markdown,
 )
+from ambig_lib.evaluation.tables import to_markdown
 
 Y = np.array([1, 1, 1, 0, 0, 1, 0, 1])
 P = np.array([0.9, 0.4, 0.7, 0.2, 0.6, 0.8, 0.1, 0.55])

@@ -8,24 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ambig_lib.compare.llm_direct import merge_into_evaluation_csv
 from ambig_lib.data.benchmarks import load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set
-from ambig_lib.evaluation.metrics import (
-    TABLE_COLUMNS,
-    EvaluationError,
-    evaluation_table,
-    load_aligned_predictions,
-    roc_sources,
-    write_tables,
-)
+from ambig_lib.evaluation.metrics import EvaluationError
+from ambig_lib.evaluation.report import merge_rows, write_tables
+from ambig_lib.evaluation.tables import TABLE_COLUMNS, evaluation_table, load_aligned_predictions, roc_sources
+from ambig_lib.runs import run_dir, write_predictions
 from ambig_lib.training.baselines import (
     fit_length_only,
     fit_tfidf_lr,
     length_features,
     write_sklearn_baselines,
 )
-from ambig_lib.training.finetune import TrainingError, run_dir, write_predictions
+from ambig_lib.training.finetune import TrainingError
 
 DATASETS = ["clariq", "ambignq"]
 
@@ -95,7 +90,7 @@ def test_table_markdown_side_by_side_and_figures(isolated: Path):
     assert "| llm_direct_zero_shot | qwen-x |" in rewritten["md"].read_text()
     # 05's merge renders the very same Markdown as 04 (both from the CSV as written)
     rendered_by_04 = rewritten["md"].read_text()
-    merge_into_evaluation_csv(pd.DataFrame([llm_row]), rewritten["csv"])
+    merge_rows(pd.DataFrame([llm_row]), rewritten["csv"])
     assert rewritten["md"].read_text() == rendered_by_04
     assert len(pd.read_csv(write_tables(table, per_class, carry_over=False)["csv"])) == len(table)
 
@@ -136,7 +131,7 @@ def test_published_numbers_ship_with_the_package(tmp_path: Path, monkeypatch: py
     import ambig_lib
     from ambig_lib.compare.plots import published_points
     from ambig_lib.core import paths
-    from ambig_lib.evaluation.metrics import compare_with_published
+    from ambig_lib.evaluation.tables import compare_with_published
 
     monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "elsewhere" / "clone")
     source = paths.published_results_file()

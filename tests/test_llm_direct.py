@@ -20,11 +20,11 @@ from ambig_lib.compare.llm_direct import (
     classify,
     evaluation_row,
     few_shot_examples,
-    merge_into_evaluation_csv,
     parse_answer,
     yes_score,
 )
 from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.evaluation.report import merge_rows
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -113,7 +113,7 @@ def test_merge_replaces_only_matching_rows(tmp_path: Path) -> None:
                  ).to_csv(target, index=False)
     new = pd.DataFrame([{"method": "llm_direct_zero_shot", "student": "q", "dataset": "clariq", "macro_f1": 0.4},
                         {"method": "llm_direct_zero_shot", "student": "q", "dataset": "ambignq", "macro_f1": 0.3}])
-    merge_into_evaluation_csv(new, target)
+    merge_rows(new, target)
     merged = pd.read_csv(target)
     assert len(merged) == 3
     assert merged.set_index(["method", "dataset"]).loc[("llm_direct_zero_shot", "clariq"), "macro_f1"] == 0.4

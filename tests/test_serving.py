@@ -13,17 +13,9 @@ from serving_student import exported_dir
 from ambig_lib.core import paths
 from ambig_lib.core.io import sha256_file
 from ambig_lib.data.benchmarks import load_eval_set
-from ambig_lib.serving.predictor import (
-    EXPORT_META,
-    VARIANT_FILES,
-    Prediction,
-    Predictor,
-    ServingError,
-    TorchPredictor,
-    agreement,
-    export_onnx,
-    read_export_meta,
-)
+from ambig_lib.serving.export import export_onnx
+from ambig_lib.serving.layout import EXPORT_META, VARIANT_FILES, ServingError, read_export_meta
+from ambig_lib.serving.predictor import Prediction, Predictor, TorchPredictor, agreement
 from ambig_lib.serving.quality import quality_table
 
 

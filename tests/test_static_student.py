@@ -15,7 +15,8 @@ import pytest
 
 from ambig_lib.compare.latency import SystemSpec, cold_start_s, load_system, student_specs
 from ambig_lib.data.teacher_sets import load_teacher_set
-from ambig_lib.serving.predictor import EXPORT_META, VARIANT_FILES, Prediction, Predictor, read_export_meta
+from ambig_lib.serving.layout import EXPORT_META, VARIANT_FILES, read_export_meta
+from ambig_lib.serving.predictor import Prediction, Predictor
 from ambig_lib.serving.quality import evaluation_queries, quality_table
 from ambig_lib.serving.static_export import export_static_onnx
 from ambig_lib.training.static_student import (
@@ -178,7 +179,8 @@ def test_quality_table_and_latency_harness_serve_the_static_student(student: Sta
 
 def test_static_predictions_enter_the_evaluation_table(student: StaticStudent, config: StaticConfig) -> None:
     from ambig_lib.data.benchmarks import load_eval_set
-    from ambig_lib.evaluation.metrics import binary_metrics, evaluation_table
+    from ambig_lib.evaluation.metrics import binary_metrics
+    from ambig_lib.evaluation.tables import evaluation_table
 
     clariq = load_eval_set("clariq")
     written = write_static_predictions(TEACHER, {"clariq": clariq}, 0, config)

@@ -7,9 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ambig_lib.data.teacher_sets import load_teacher_set
-from ambig_lib.training.finetune import TrainConfig, TrainingError, read_predictions, run_dir
-from ambig_lib.training.grid import CEILING_DATASETS, job_inputs, resolve_teacher_sets, run_grid
+from ambig_lib.data.ceilings import CEILING_DATASETS
+from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
+from ambig_lib.runs import read_predictions, run_dir
+from ambig_lib.training.finetune import TrainConfig, TrainingError
+from ambig_lib.training.grid import job_inputs, run_grid
 
 TINY = TrainConfig(folds=2, max_epochs=2, patience=3, batch_size=8, max_length=32)
 
@@ -71,8 +73,9 @@ def test_ceiling_jobs_never_train_on_their_test_rows(teacher):
 
 def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path, monkeypatch):
     """A missing checkpoint is rebuilt alone: same split and seed give the fold model of the full run."""
-    from ambig_lib.serving.predictor import ServingError, run_model_dir
+    from ambig_lib.serving.layout import ServingError
     from ambig_lib.training.finetune import (
+        fold_model_dir,
         load_classifier,
         load_tokenizer,
         predict_proba,
@@ -84,7 +87,7 @@ def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path
     monkeypatch.setenv("AMBIG_TORCH_THREADS", "1")
     monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "runs"))
     with pytest.raises(ServingError, match="No trained model"):
-        run_model_dir(student, teacher, 0, 1)
+        fold_model_dir(student, teacher, 0, 1)
     alone = train_fold_model(student, teacher, 0, 1, TINY)
     assert alone.name == "fold_1" and not (alone.parent / "fold_0").exists()
     train_run(student, teacher, 0, load_teacher_set(teacher), TINY, {}, out_dir=tmp_path / "full")
@@ -93,6 +96,6 @@ def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path
     a = predict_proba(load_classifier(alone), tokenizer, texts, device="cpu")
     b = predict_proba(load_classifier(tmp_path / "full" / "fold_1"), tokenizer, texts, device="cpu")
     assert abs(a - b).max() < 1e-5
-    assert run_model_dir(student, teacher, 0, 1) == alone
+    assert fold_model_dir(student, teacher, 0, 1) == alone
     with pytest.raises(TrainingError, match="fold=2"):
         train_fold_model(student, teacher, 0, 2, TINY)

@@ -11,12 +11,11 @@ import torch
 
 from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.models.students import StudentError
+from ambig_lib.runs import PREDICTION_COLUMNS, read_predictions
 from ambig_lib.training.finetune import (
-    PREDICTION_COLUMNS,
     TrainConfig,
     TrainingError,
     WeightedSmoothedTrainer,
-    read_predictions,
     train_cv,
     train_or_reuse,
     train_run,

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ambig_lib.cli.generate import interrupted_message, parse_options
-from ambig_lib.compare.llm_direct import MODES, cached_teacher, evaluate_llm_direct, merge_into_evaluation_csv
+from ambig_lib.compare.llm_direct import MODES, cached_teacher, evaluate_llm_direct
 from ambig_lib.core.errors import AmbigError
+from ambig_lib.evaluation.report import merge_rows
 from ambig_lib.teachers.cache import CachedTeacher
 
 SUMMARY_COLUMNS = ["method", "student", "dataset", "n_total", "n_unparseable", "score", "macro_f1", "roc_auc",
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         answers.to_csv(args.answers_out, sep="\t", index=False)
         print(f"wrote {args.answers_out}")
     if args.merge:
-        print(f"merged into {merge_into_evaluation_csv(rows)}")
+        print(f"merged into {merge_rows(rows)}")
     return 0
 
 

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ambig_lib.serving.predictor import VARIANTS, Predictor, ServingError, has_text
+from ambig_lib.serving.layout import VARIANTS, ServingError
+from ambig_lib.serving.predictor import Predictor, has_text
 
 
 def split_lines(data: bytes | str, source: str) -> list[str]:

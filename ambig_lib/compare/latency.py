@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import write_text_atomic
-from ambig_lib.serving.predictor import software_versions
+from ambig_lib.core.provenance import software_versions
 
 STUDENT_VARIANTS: tuple[str, ...] = ("pytorch_fp32", "onnx_fp32", "onnx_int8")
 #: Systems served by ``serving.load_predictor`` from an exported directory.

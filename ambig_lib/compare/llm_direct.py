@@ -305,20 +305,3 @@ def evaluate_llm_direct(teacher: Teacher, datasets: Sequence[str] = ("clariq", "
             answers.append(result.frame.assign(dataset=dataset, mode=mode, teacher=result.teacher,
                                                binary_label=frame["binary_label"].to_numpy()))
     return pd.DataFrame(rows), pd.concat(answers, ignore_index=True)
-
-
-def merge_into_evaluation_csv(rows: pd.DataFrame, path: Path | None = None) -> Path:
-    """Replace the LLM-direct rows of ``evaluation.csv`` (same method, student, dataset) by ``rows``; atomic.
-
-    ``evaluation.md`` and the side-by-side with the published numbers are re-rendered from the merged table.
-    """
-    from ambig_lib.core.io import write_text_atomic
-    from ambig_lib.evaluation.metrics import CSV_FLOAT_FORMAT, read_evaluation_csv, render_tables, rows_not_in
-
-    path = Path(path) if path is not None else paths.tables_dir() / "evaluation.csv"
-    table = read_evaluation_csv(path) if path.is_file() else pd.DataFrame()
-    merged = pd.concat([rows_not_in(table, rows), rows], ignore_index=True)
-    write_text_atomic(path, merged.to_csv(index=False, float_format=CSV_FLOAT_FORMAT))
-    if "macro_f1_ci_low" in merged:
-        render_tables(read_evaluation_csv(path), path.parent)
-    return path

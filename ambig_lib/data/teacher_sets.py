@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from ambig_lib.core import paths
-from ambig_lib.data.benchmarks import resolve_public_file
 from ambig_lib.core.errors import TeacherSetError
+from ambig_lib.data.ceilings import CEILING_DATASETS
+from ambig_lib.data.public_files import resolve_public_file
 
 REQUIRED_COLUMNS = ("topic", "initial_request", "binary_label", "user_information_need")
 _LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
@@ -116,14 +117,18 @@ SET_KEYWORDS: dict[str, tuple[str, ...]] = {**{f: (f,) for f in SET_FAMILIES},
                                             "study": ("published", "generated"), "all": SET_FAMILIES}
 
 
+#: The keyword naming both supervised ceilings (real labelled training rows; see ``data.ceilings``).
+CEILINGS_KEYWORD = "ceilings"
+
+
 def teacher_set_names(include_generated: bool = True) -> list[str]:
     """The published sets, then (``include_generated``) the generated ones present on disk: the ``study``."""
     return resolve_teacher_sets("study" if include_generated else "published")
 
 
 def resolve_teacher_sets(spec: str | Path | list[str] | tuple[str, ...]) -> list[str]:
-    """A set specification as names: a keyword of :data:`SET_KEYWORDS`, a name or path, or a list of these
-    (duplicates dropped, order kept)."""
+    """A set specification as names: a keyword of :data:`SET_KEYWORDS`, ``ceilings`` (the supervised ceilings'
+    runs, for training), a name or path, or a list of these (duplicates dropped, order kept)."""
     items = [spec] if isinstance(spec, (str, Path)) else list(spec)
     names: list[str] = []
     for item in items:
@@ -131,6 +136,8 @@ def resolve_teacher_sets(spec: str | Path | list[str] | tuple[str, ...]) -> list
         if text in SET_KEYWORDS:
             for family in SET_KEYWORDS[text]:
                 names += family_names(family)
+        elif text == CEILINGS_KEYWORD:
+            names += list(CEILING_DATASETS)
         else:
             names.append(text)
     return list(dict.fromkeys(names))

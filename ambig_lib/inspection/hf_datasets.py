@@ -32,7 +32,7 @@ import pandas as pd
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import atomic_path, sha256_file, write_text_atomic
-from ambig_lib.data.benchmarks import PUBLIC_FILES, SEED_URL
+from ambig_lib.data.public_files import PUBLIC_FILES, SEED_URL
 from ambig_lib.data.teacher_sets import (
     PUBLISHED_SETS,
     load_teacher_set,

@@ -25,15 +25,10 @@ class InspectionResult:
     files: list[Path]
 
 
-def resolve_set_names(teacher_sets: str | list[str]) -> list[str]:
-    """Set names of a specification (``all``: every family, ``published``, ``study``, a list, ...)."""
-    return resolve_teacher_sets(teacher_sets)
-
-
 def run_inspection(teacher_sets: str | list[str] = "all", tokenizer_model: str | None = "minilm",
                    seed: int = 0, folds: int = 5, write: bool = True) -> InspectionResult:
     """Inspect the chosen teacher sets and (by default) write table and figures under ``results/``."""
-    names = resolve_set_names(teacher_sets)
+    names = resolve_teacher_sets(teacher_sets)
     sets = {name: (teacher_label(name), load_teacher_set(name)) for name in names}
     eval_sets = {name: load_eval_set(name)["initial_request"].tolist() for name in ("clariq", "ambignq", "clamber")}
     counter = wordpiece_token_counter(str(resolve_model(tokenizer_model))) if tokenizer_model else None

@@ -17,15 +17,8 @@ import numpy as np
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import atomic_path
-from ambig_lib.serving.predictor import (
-    DEFAULT_LABEL_NAMES,
-    TOKENIZER_FILE,
-    VARIANT_FILES,
-    ExportOptions,
-    quantize_onnx,
-    torch_export_onnx,
-    write_export_meta,
-)
+from ambig_lib.serving.export import ExportOptions, quantize_onnx, torch_export_onnx, write_export_meta
+from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, TOKENIZER_FILE, VARIANT_FILES
 from ambig_lib.training.static_student import ENCODER_META, StaticConfig, StaticStudent, StaticStudentError
 
 #: Ops quantised in the int8 variant: the embedding table is nearly all of the model. Gather is quantised

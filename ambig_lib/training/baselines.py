@@ -26,8 +26,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tqdm.auto import tqdm
 
 from ambig_lib.core.errors import AmbigError
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.ceilings import ceiling_teacher
+from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.models.students import encoder_only_load, pick_device, resolve_student, set_torch_threads
-from ambig_lib.training.finetune import TrainConfig, train_or_reuse, validate_training_data, write_predictions
+from ambig_lib.runs import baseline_dir, write_predictions
+from ambig_lib.training.finetune import TrainConfig, train_or_reuse, validate_training_data
+from ambig_lib.training.grid import job_inputs  # one place decides a ceiling's rows, config and test set
+from ambig_lib.training.static_student import StaticConfig, write_static_predictions
 
 #: The published prototype sentences (index 0 = clear, 1 = ambiguous).
 PROTOTYPES = ("This is a clear, specific, unambiguous request.", "This request is vague, incomplete, or ambiguous.")
@@ -64,7 +70,6 @@ def fit_tfidf_lr(texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> 
 def write_sklearn_baselines(teacher: str, frame: pd.DataFrame, eval_sets: dict[str, pd.DataFrame],
                             seed: int = 0) -> dict[str, Path]:
     """Fit ``length_only`` and ``tfidf_lr`` on a teacher set; write their predictions on every eval set."""
-    from ambig_lib.evaluation.metrics import baseline_dir
 
     texts = frame["initial_request"].astype(str).tolist()
     labels = frame["binary_label"].astype(int).tolist()
@@ -113,7 +118,6 @@ def zero_shot_prototype_proba(student: str, texts: Sequence[str]) -> np.ndarray:
 
 def write_zero_shot(student: str, eval_sets: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Predictions of the zero-shot prototype baseline of ``student`` on every eval set."""
-    from ambig_lib.evaluation.metrics import baseline_dir
 
     written = {}
     for name, data in eval_sets.items():
@@ -124,26 +128,9 @@ def write_zero_shot(student: str, eval_sets: dict[str, pd.DataFrame]) -> dict[st
     return written
 
 
-def ceiling_training_frame(dataset: str) -> pd.DataFrame:
-    """Real labelled training queries of the supervised ceiling for ``dataset`` (never its test rows)."""
-    from ambig_lib.data.benchmarks import load_ambignq, load_clariq, load_eval_set
-
-    if dataset == "clariq_test":
-        train = pd.concat([load_clariq("train"), load_clariq("dev")], ignore_index=True)
-    elif dataset == "ambignq":
-        train = load_ambignq("train")
-    else:
-        raise BaselineError(f"No supervised ceiling for {dataset!r}; use 'clariq_test' or 'ambignq'.")
-    test_texts = set(load_eval_set(dataset)["initial_request"].str.strip().str.casefold())
-    keep = ~train["initial_request"].str.strip().str.casefold().isin(test_texts)
-    return train[keep].drop_duplicates("initial_request").reset_index(drop=True)
-
-
 def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig | None = None,
                   resume: bool = True) -> dict:
     """Train (or reuse) the supervised ceiling of ``student`` for ``dataset``; predictions on ``dataset``."""
-    from ambig_lib.evaluation.metrics import ceiling_teacher
-    from ambig_lib.training.grid import job_inputs  # one place decides a ceiling's rows, config and test set
 
     teacher = ceiling_teacher(dataset)
     frame, config, predict_sets = job_inputs(teacher, config or TrainConfig(), (dataset,))
@@ -162,10 +149,6 @@ def run_baselines(students: Sequence[str], teachers: Sequence[str],
     while their configuration and training rows are unchanged. ``static_bases`` names the encoders whose static
     student is trained on every teacher set (heads are reused while their data and recipe are unchanged).
     """
-    from ambig_lib.data.benchmarks import load_eval_set
-    from ambig_lib.data.teacher_sets import load_teacher_set
-    from ambig_lib.evaluation.metrics import baseline_dir
-    from ambig_lib.training.static_student import StaticConfig, write_static_predictions
 
     eval_sets = {name: load_eval_set(name) for name in datasets}
     rows = []

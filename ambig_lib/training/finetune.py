@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -42,6 +40,8 @@ from transformers import (
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import sha256_text, write_json_atomic, write_text_atomic
+from ambig_lib.core.provenance import software_versions
+from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.models.students import (
     load_classifier,
     load_tokenizer,
@@ -50,9 +50,8 @@ from ambig_lib.models.students import (
     set_torch_threads,
     student_label,
 )
+from ambig_lib.runs import SUMMARY_NAME, load_summary, run_dir, teacher_slug, write_predictions
 
-PREDICTION_COLUMNS = ("initial_request", "binary_label", "prediction", "probability")
-SUMMARY_NAME = "training_summary.json"
 #: ``TrainConfig`` fields that change how a run executes, never its result (ignored when reusing a run).
 RUNTIME_ONLY_FIELDS = ("torch_threads", "save_fold_models")
 
@@ -64,7 +63,6 @@ class TrainingError(AmbigError):
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one cross-validated fine-tuning run (defaults: the repaired published recipe)."""
-
     folds: int = 5
     max_epochs: int = 10
     patience: int = 3
@@ -110,7 +108,6 @@ def weighted_smoothed_ce(logits: torch.Tensor, labels: torch.Tensor, weights: to
 
 class WeightedSmoothedTrainer(Trainer):
     """``Trainer`` whose loss is ``weighted_smoothed_ce`` (the Trainer's own smoothing stays off)."""
-
     def __init__(self, *args: Any, class_weights: np.ndarray | None = None, smoothing: float = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,7 +127,6 @@ class WeightedSmoothedTrainer(Trainer):
 
 class EncodedTexts(torch.utils.data.Dataset):
     """Tokenised texts (no padding; the collator pads each batch) with optional labels; keeps the texts."""
-
     def __init__(self, tokenizer: Any, texts: Sequence[str], labels: Sequence[int] | None, max_length: int):
         self.texts = [str(t) for t in texts]
         self.labels = None if labels is None else [int(v) for v in labels]
@@ -184,7 +180,6 @@ def stratified_subsample(frame: pd.DataFrame, max_rows: int | None, seed: int) -
 
 class BestWeightsCallback(TrainerCallback):
     """Keep the best weights (by held-out metric) in memory and stop after ``patience`` epochs without gain."""
-
     def __init__(self, metric: str, patience: int) -> None:
         self.metric = metric
         self.patience = patience
@@ -231,7 +226,6 @@ def _selection_metrics(eval_pred: Any) -> dict[str, float]:
 @dataclass
 class FoldResult:
     """One fold: where its rows went, what selection saw, and its best weights."""
-
     fold: int
     train_index: list[int]
     val_index: list[int]
@@ -254,7 +248,6 @@ class FoldResult:
 @dataclass
 class CVResult:
     """The fold models of a cross-validated run and everything needed to predict with them."""
-
     student: str
     student_path: str
     config: TrainConfig
@@ -397,50 +390,7 @@ def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: 
                     torch_threads=threads, wall_s=time.perf_counter() - started)
 
 
-# -------------------------------------------------------------------------------------- run dirs
-
-
-def teacher_slug(teacher: str | os.PathLike[str]) -> str:
-    """Run-directory part of a teacher set: registered names as is (``seed/gpt-4.1``), files by stem."""
-    text = os.fspath(teacher)
-    if text.startswith(("seed/", "generated/", "ceiling/", "zefcnp/", "strategy/")) and ".." not in text:
-        return text
-    return "custom/" + Path(text).name.removesuffix(".tsv").removesuffix("_balanced_strict")
-
-
-def run_dir(student: str, teacher: str, seed: int) -> Path:
-    """``runs/<student>/<teacher>/<seed>/``."""
-    return paths.runs_dir() / student_label(student) / teacher_slug(teacher) / str(int(seed))
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software that shaped a run."""
-    import sklearn
-    import transformers
-
-    from ambig_lib import __version__
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "sklearn": sklearn.__version__, "numpy": np.__version__, "ambig_lib": __version__,
-            "platform": platform.platform()}
-
-
-def write_predictions(path: Path, texts: Sequence[str], labels: Sequence[int], probability: np.ndarray,
-                      threshold: float = 0.5) -> None:
-    """TSV ``initial_request, binary_label, prediction, probability`` (atomic)."""
-    frame = pd.DataFrame({"initial_request": list(texts), "binary_label": [int(v) for v in labels],
-                          "prediction": (np.asarray(probability) >= threshold).astype(int),
-                          "probability": np.round(np.asarray(probability, dtype=float), 6)})
-    write_text_atomic(path, frame.to_csv(sep="\t", index=False))
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions TSV written by ``write_predictions``; a clear error when columns are missing."""
-    frame = pd.read_csv(path, sep="\t", dtype={"initial_request": str}, keep_default_na=False)
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise TrainingError(f"{path}: missing column(s) {missing}; expected {list(PREDICTION_COLUMNS)}.")
-    return frame
+# -------------------------------------------------------------------------------------------- runs
 
 
 def _fold_scores(labels: np.ndarray, matrix: np.ndarray) -> list[dict[str, float]]:
@@ -483,7 +433,7 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
         "note": "best_val_macro_f1 is measured on held-out synthetic rows and used only to pick epochs; "
                 "it is not the model's quality on real queries.",
         "train_wall_s": round(result.wall_s, 2), "device": result.device, "torch_threads": result.torch_threads,
-        "versions": versions(), "predictions": {}, "fold_scores": {},
+        "versions": software_versions(), "predictions": {}, "fold_scores": {},
     }
     for name, data in (predict_sets or {}).items():
         prob, matrix = result.predict_proba(data["initial_request"].astype(str).tolist(), desc=f"predict {name}")
@@ -506,8 +456,6 @@ def train_fold_model(student: str, teacher: str, seed: int = 0, fold: int = 0,
     For a run whose predictions exist but whose checkpoints do not (they are not committed): the fold's split,
     seed and recipe are the run's own, so the model is that fold's model up to floating-point differences.
     """
-    from ambig_lib.data.teacher_sets import load_teacher_set
-
     config = config or TrainConfig()
     if not 0 <= fold < config.folds:
         raise TrainingError(f"fold={fold}; the run has folds 0..{config.folds - 1}.")
@@ -519,10 +467,22 @@ def train_fold_model(student: str, teacher: str, seed: int = 0, fold: int = 0,
     return out / f"fold_{fold}"
 
 
-def load_summary(student: str, teacher: str, seed: int) -> dict[str, Any] | None:
-    """The training summary of a run, or None when the run has not finished."""
-    path = run_dir(student, teacher, seed) / SUMMARY_NAME
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def fold_model_dir(student: str, teacher: str, seed: int = 0, fold: int = 0, train_if_missing: bool = False
+                   ) -> Path:
+    """The saved model of one fold of a training run (``runs/<student>/<teacher>/<seed>/fold_<k>``).
+
+    One fold model is what gets deployed: the fold ensemble would multiply latency by the number of folds.
+    Checkpoints are not committed, so with ``train_if_missing`` a missing fold model is trained alone (same
+    split, seed and recipe as the run's fold; minutes on a CPU).
+    """
+    folder = run_dir(student, teacher, seed) / f"fold_{fold}"
+    if not (folder / "config.json").is_file() and train_if_missing:
+        train_fold_model(student, teacher, seed, fold)
+    if not (folder / "config.json").is_file():
+        raise TrainingError(f"No trained model at {folder}. Fix: run notebooks/03 (training) for student "
+                            f"{student!r} on {teacher!r} seed {seed}, or pass model_dir= a save_pretrained "
+                            "directory (scripts/make_dev_student.py makes a quick stand-in).")
+    return folder
 
 
 def training_data_sha256(texts: Sequence[str], labels: Sequence[int]) -> str:
@@ -597,14 +557,3 @@ def fold_table(summary: Mapping[str, Any]) -> pd.DataFrame:
             row[f"{name}_roc_auc"] = scores[fold["fold"]]["roc_auc"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ambig_lib.training.finetune ...``: the same command line as :mod:`ambig_lib.training.grid`."""
-    from ambig_lib.training.grid import main as grid_main
-
-    return grid_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,16 +29,18 @@ from tqdm.auto import tqdm
 
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
-from ambig_lib.training.finetune import TrainConfig, TrainingError, run_dir, train_or_reuse
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.ceilings import CEILING_DATASETS
+from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
+from ambig_lib.runs import run_dir
+from ambig_lib.training.finetune import TrainConfig, TrainingError, train_or_reuse
 
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
-CEILING_DATASETS = {"ceiling/clariq": "clariq_test", "ceiling/ambignq": "ambignq"}
 
 
 @dataclass(frozen=True)
 class GridJob:
     """One run of the grid."""
-
     student: str
     teacher: str
     seed: int
@@ -47,16 +49,14 @@ class GridJob:
 def job_inputs(teacher: str, config: TrainConfig, datasets: Sequence[str]
                ) -> tuple[pd.DataFrame, TrainConfig, dict[str, pd.DataFrame]]:
     """Training rows, the effective config and the sets to predict for one teacher name."""
-    from ambig_lib.data.benchmarks import load_eval_set
 
     if teacher in CEILING_DATASETS:
-        from ambig_lib.training.baselines import AMBIGNQ_CEILING_ROWS, ceiling_training_frame
+        from ambig_lib.data.ceilings import AMBIGNQ_CEILING_ROWS, ceiling_training_frame
 
         dataset = CEILING_DATASETS[teacher]
         if dataset == "ambignq" and config.max_rows is None:
             config = dataclasses.replace(config, max_rows=AMBIGNQ_CEILING_ROWS)
         return ceiling_training_frame(dataset), config, {dataset: load_eval_set(dataset)}
-    from ambig_lib.data.teacher_sets import load_teacher_set
 
     return load_teacher_set(teacher), config, {name: load_eval_set(name) for name in datasets}
 
@@ -91,7 +91,6 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
     config = config or TrainConfig()
     if jobs < 1:
         raise TrainingError(f"jobs={jobs}; use 1 (sequential) or more parallel runs.")
-    from ambig_lib.data.teacher_sets import load_teacher_set
 
     for teacher in dict.fromkeys(teachers):  # a broken teacher set fails now, not hours into the grid
         if teacher not in CEILING_DATASETS:
@@ -108,19 +107,6 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grid ({jobs} jobs)"):
             results[futures[future]] = future.result()
     return pd.DataFrame([results[job] for job in grid])
-
-
-def resolve_teacher_sets(spec: str | Sequence[str]) -> list[str]:
-    """A teacher-set specification (see :func:`ambig_lib.data.teacher_sets.resolve_teacher_sets`: ``published``,
-    ``zefcnp``, ``generated``, ``strategies``, ``study``, ``all``, names, paths) plus ``"ceilings"`` (both
-    supervised ceilings)."""
-    from ambig_lib.data.teacher_sets import resolve_teacher_sets as resolve_sets
-
-    items = [spec] if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in items:
-        names += list(CEILING_DATASETS) if item == "ceilings" else resolve_sets(item)
-    return list(dict.fromkeys(names))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import atomic_path, sha256_file, sha256_text, write_json_atomic
-from ambig_lib.serving.predictor import software_versions
+from ambig_lib.core.provenance import software_versions
 
 SUMMARY_FILE = "static_summary.json"
 HEAD_FILE = "head.npz"
@@ -237,7 +237,7 @@ def static_label(config: StaticConfig = StaticConfig()) -> str:
 
 def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig()) -> Path:
     """``runs/static-<base>/<teacher>/<seed>``: summary, head and predictions (committed), export (not)."""
-    from ambig_lib.training.finetune import run_dir
+    from ambig_lib.runs import run_dir
 
     return run_dir(static_label(config), teacher, seed)
 
@@ -245,7 +245,7 @@ def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticCon
 def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], seed: int = 0,
                              config: StaticConfig = StaticConfig()) -> dict[str, Path]:
     """Train (or reuse) the static student of ``teacher``; write ``predictions_<set>.tsv`` beside its summary."""
-    from ambig_lib.training.finetune import write_predictions
+    from ambig_lib.runs import write_predictions
 
     student = train_static_student(teacher, seed, config)
     encoder = load_static_encoder(student.encoder_dir)

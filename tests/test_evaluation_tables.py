@@ -8,18 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ambig_lib.core.features import length_features
 from ambig_lib.data.benchmarks import load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.evaluation.metrics import EvaluationError
 from ambig_lib.evaluation.report import merge_rows, write_tables
 from ambig_lib.evaluation.tables import TABLE_COLUMNS, evaluation_table, load_aligned_predictions, roc_sources
 from ambig_lib.runs import run_dir, write_predictions
-from ambig_lib.training.baselines import (
-    fit_length_only,
-    fit_tfidf_lr,
-    length_features,
-    write_sklearn_baselines,
-)
+from ambig_lib.training.baselines import fit_length_only, fit_tfidf_lr, write_sklearn_baselines
 from ambig_lib.training.finetune import TrainingError
 
 DATASETS = ["clariq", "ambignq"]

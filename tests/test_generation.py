@@ -16,21 +16,17 @@ from typing import Any
 
 import pytest
 
+from ambig_lib.core.text import normalise
 from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.generation.filters import drop_exact_duplicates, drop_near_duplicates
+from ambig_lib.generation.parsing import IntentPair, OutputRejected, parse_topic_output, replace_detail
 from ambig_lib.generation.prompts import AMBIGUITY_TYPES, EXAMPLE_TOPIC, PROMPT_STYLES, get_prompt_style
 from ambig_lib.generation.stage import (
     EmptySetError,
     GenerationConfig,
     GenerationError,
-    IntentPair,
-    OutputRejected,
-    drop_exact_duplicates,
-    drop_near_duplicates,
     generate_set,
-    normalise_text,
     output_paths,
-    parse_topic_output,
-    replace_detail,
 )
 from ambig_lib.generation.topics import TopicsError, load_topics, parse_topics
 from ambig_lib.teachers.base import ChatRequest, ChatResponse
@@ -289,7 +285,7 @@ def test_replace_detail_keeps_case_and_punctuation_tidy() -> None:
 
 
 def test_normalisation_and_dedup_units() -> None:
-    assert normalise_text("  What's the RATE?! ") == normalise_text("what s the rate")
+    assert normalise("  What's the RATE?! ") == normalise("what s the rate")
     p = [IntentPair("T", i, f"i{i}", s, a, "n") for i, (s, a) in enumerate([
         ("How do I open a savings account online?", "How do I open one?"),
         ("How do I open a savings account?", "Where is the branch?"),        # near (Jaccard 7/8)

@@ -28,12 +28,7 @@ pytest.importorskip("llama_cpp")
 
 from ambig_lib.cli.generate import main as generate_main  # noqa: E402
 from ambig_lib.data.teacher_sets import load_teacher_set  # noqa: E402
-from ambig_lib.generation.stage import (  # noqa: E402
-    EmptySetError,
-    GenerationConfig,
-    generate_set,
-    output_paths,
-)
+from ambig_lib.generation.stage import EmptySetError, GenerationConfig, generate_set, output_paths
 from ambig_lib.generation.topics import load_topics  # noqa: E402
 from ambig_lib.teachers.base import ChatRequest, ChatResponse  # noqa: E402
 from ambig_lib.teachers.llamacpp import LlamaCppTeacher  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ambig_lib.core import features
 from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.inspection import stats as inspection
 
@@ -31,10 +32,12 @@ def test_length_only_classifier_finds_a_pure_length_signal() -> None:
     short = [f"word{i} x" for i in range(20)]
     long = [f"word{i} x y z w v u t" for i in range(20)]
     texts, labels = short + long, [1] * 20 + [0] * 20
-    assert inspection.cv_accuracy(inspection.length_only_classifier, texts, labels) == 1.0
-    same_length = [f"alpha{i} beta" for i in range(20)] + [f"gamma{i} delta" for i in range(20)]
-    assert inspection.cv_accuracy(inspection.length_only_classifier, same_length, labels) <= 0.6
-    assert inspection.cv_accuracy(inspection.tfidf_classifier, same_length, labels) == 1.0
+    assert inspection.cv_accuracy(features.length_only_classifier, texts, labels) == 1.0
+    # equal in words and in characters: nothing for the length-only model, everything for TF-IDF
+    same_length = [f"alpha{i} betaa" for i in range(20)] + [f"gamma{i} delta" for i in range(20)]
+    assert features.length_features(same_length[:1]).tolist() == features.length_features(same_length[20:21]).tolist()
+    assert inspection.cv_accuracy(features.length_only_classifier, same_length, labels) <= 0.6
+    assert inspection.cv_accuracy(features.tfidf_classifier, same_length, labels) == 1.0
 
 
 def test_published_gpt41_set_has_the_length_shortcut() -> None:

@@ -15,8 +15,9 @@ from ambig_lib.data import benchmarks as data
 from ambig_lib.data import teacher_sets
 from ambig_lib.evaluation.metrics import length_controlled_roc_auc
 from ambig_lib.generation import counterfactual, strategies
+from ambig_lib.generation.parsing import OutputRejected, parse_topic_output
 from ambig_lib.generation.prompts import EXAMPLE_TOPIC, PROMPT_STYLES, REGISTERS, TAXONOMY, register_plan
-from ambig_lib.generation.stage import OutputRejected, generation_units, parse_topic_output
+from ambig_lib.generation.stage import generation_units
 from ambig_lib.generation.topics import load_topics
 
 # ------------------------------------------------------------------------------------------- prompts

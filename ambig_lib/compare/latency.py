@@ -30,10 +30,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ambig_lib.compare.llm_direct import build_direct_teacher, build_request, few_shot_examples, parse_answer
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import write_text_atomic
 from ambig_lib.core.provenance import software_versions
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.serving.predictor import load_predictor
 
 STUDENT_VARIANTS: tuple[str, ...] = ("pytorch_fp32", "onnx_fp32", "onnx_int8")
 #: Systems served by ``serving.load_predictor`` from an exported directory.
@@ -87,8 +90,6 @@ def llm_spec(teacher: str = "qwen2.5-coder-1.5b", mode: str = "zero_shot", threa
 def load_system(spec: SystemSpec) -> LoadedSystem:
     """Build what ``spec`` names (no response cache for LLMs: every call reaches the model)."""
     if spec.system in STUDENT_SYSTEMS:
-        from ambig_lib.serving.predictor import load_predictor
-
         if spec.variant not in _PREDICTOR_VARIANT:
             raise LatencyError(f"Unknown student variant {spec.variant!r}; choose one of {STUDENT_VARIANTS}.")
         predictor = load_predictor(spec.model, _PREDICTOR_VARIANT[spec.variant], threads=spec.threads,
@@ -99,13 +100,6 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
 
         return LoadedSystem(spec, predictor.predict_one, predictor.predict, set_batch_size)
     if spec.system == "llm_direct":
-        from ambig_lib.compare.llm_direct import (
-            build_direct_teacher,
-            build_request,
-            few_shot_examples,
-            parse_answer,
-        )
-
         teacher = build_direct_teacher(spec.model, n_threads=spec.threads, progress=False)
         examples = few_shot_examples() if spec.variant == "few_shot" else ()
 
@@ -122,8 +116,6 @@ def load_system(spec: SystemSpec) -> LoadedSystem:
 
 def benchmark_queries(n: int | None = None, seed: int = 0) -> list[str]:
     """Real queries: ClariQ (299) + AmbigNQ dev (2002), shuffled with ``seed``; the first ``n`` (all if None)."""
-    from ambig_lib.data.benchmarks import load_eval_set
-
     queries = pd.concat([load_eval_set("clariq"), load_eval_set("ambignq")])["initial_request"].astype(str).tolist()
     rng = np.random.default_rng(seed)
     queries = [queries[i] for i in rng.permutation(len(queries))]

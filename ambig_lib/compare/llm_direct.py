@@ -23,7 +23,12 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
+from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.evaluation.metrics import evaluate_probabilities
 from ambig_lib.teachers.base import ChatRequest, ChatResponse, Teacher
+from ambig_lib.teachers.cache import CachedTeacher
+from ambig_lib.teachers.registry import TEACHERS, build_teacher
 
 MODES: tuple[str, ...] = ("zero_shot", "few_shot")
 METHOD_PREFIX = "llm_direct_"
@@ -62,8 +67,6 @@ def few_shot_examples(teacher_set: str = "seed/gpt-4.1", per_class: int = 3, see
 
     The examples come from synthetic teacher data, never from an evaluation set.
     """
-    from ambig_lib.data.teacher_sets import load_teacher_set
-
     if per_class < 1:
         raise LLMDirectError(f"per_class must be >= 1, got {per_class}.")
     frame = load_teacher_set(teacher_set)
@@ -198,8 +201,6 @@ def cache_path(teacher_name: str) -> Path:
 def build_direct_teacher(name: str, backend: str | None = None, **options: Any) -> Teacher:
     """``build_teacher`` for LLM-direct: on llama.cpp, choice scoring (one forward pass per query, see
     :mod:`ambig_lib.teachers.llamacpp_choice`) unless ``choice_decoding`` is given."""
-    from ambig_lib.teachers.registry import TEACHERS, build_teacher
-
     spec = TEACHERS.get(name)
     if (backend or (spec.backend if spec else None)) == "llamacpp":
         options.setdefault("choice_decoding", "logits")
@@ -208,8 +209,6 @@ def build_direct_teacher(name: str, backend: str | None = None, **options: Any) 
 
 def cached_teacher(teacher: Teacher, path: str | Path | None = None, offline: bool = False) -> Teacher:
     """Wrap ``teacher`` in the response cache (no-op when it already is a ``CachedTeacher``)."""
-    from ambig_lib.teachers.cache import CachedTeacher
-
     if isinstance(teacher, CachedTeacher):
         return teacher
     return CachedTeacher(teacher, path or cache_path(teacher.name), offline=offline)
@@ -254,8 +253,6 @@ def evaluation_row(result: LLMDirectResult, y_true: Sequence[int], dataset: str,
     The ranking score is the yes-probability where available, else the 0/1 answer (ROC-AUC then equals
     balanced accuracy). ``n`` counts parsed answers; ``n_total`` and ``n_unparseable`` say what was dropped.
     """
-    from ambig_lib.evaluation.metrics import evaluate_probabilities
-
     y = np.asarray(y_true, dtype=int)
     if len(y) != result.n:
         raise LLMDirectError(f"{len(y)} labels for {result.n} answers.")
@@ -288,8 +285,6 @@ def evaluate_llm_direct(teacher: Teacher, datasets: Sequence[str] = ("clariq", "
     ``teacher`` should be cached (:func:`cached_teacher`). ``limit`` keeps the first rows of each set
     (for smoke runs; leave None for the study).
     """
-    from ambig_lib.data.benchmarks import load_eval_set
-
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise LLMDirectError(f"limit={limit!r}: give a whole number >= 1 (first N queries per set), or None for all.")
     examples = list(examples) if examples is not None else few_shot_examples()

@@ -155,7 +155,11 @@ def load_clamber(subclasses: tuple[str, ...] | None = CLAMBER_HEADLINE_SUBCLASSE
 
 # -------------------------------------------------------------------------------------- evaluation sets
 
+#: The published study's evaluation sets: ClariQ (train+dev+test queries), AmbigNQ dev, and ClariQ test alone
+#: (the split the supervised ceiling is scored on).
 EVAL_SETS = ("clariq", "ambignq", "clariq_test")
+#: The two benchmarks the published study reports (and LLM-direct and the served models are scored on).
+PUBLISHED_BENCHMARKS = ("clariq", "ambignq")
 #: The benchmarks of the transfer study (04's transfer table); ``clamber`` is NK + LA, ``clamber_icl`` the
 #: template artefact reported apart.
 TRANSFER_BENCHMARKS = ("clariq", "ambignq", "clamber")

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from ambig_lib.core import paths  # noqa: E402
 from ambig_lib.core.io import atomic_path  # noqa: E402
+from ambig_lib.data.benchmarks import EVAL_SETS
 
 
 def _save(fig: plt.Figure, target: Path) -> Path:
@@ -93,7 +94,7 @@ def plot_roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], dataset
 
 
 def write_eval_figures(table: pd.DataFrame, curves_by_dataset: Mapping[str, Mapping[str, tuple]],
-                       datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"),
+                       datasets: Sequence[str] = EVAL_SETS,
                        out_dir: Path | None = None) -> list[Path]:
     """``eval_heatmap_<metric>_<dataset>.png`` and ``eval_roc_<dataset>.png`` under ``results/figures``."""
     out_dir = Path(out_dir) if out_dir is not None else paths.figures_dir()

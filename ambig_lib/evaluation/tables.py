@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ambig_lib.core import paths
-from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.benchmarks import EVAL_SETS, PUBLISHED_BENCHMARKS, load_eval_set
 from ambig_lib.data.ceilings import CEILING_NOTES, ceiling_teacher
 from ambig_lib.data.teacher_sets import teacher_label
 from ambig_lib.evaluation.metrics import EvaluationError, evaluate_probabilities
@@ -59,7 +59,7 @@ def _row(method: str, student: str, teacher: str, dataset: str, seeds: Iterable[
 
 
 def evaluation_table(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[int],
-                     datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), n_resamples: int = 1000,
+                     datasets: Sequence[str] = EVAL_SETS, n_resamples: int = 1000,
                      ceiling_seeds: Sequence[int] | None = None, static_bases: Sequence[str] = (),
                      require_runs: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every method with predictions on disk, as ``(table, per_class)``.
@@ -249,7 +249,7 @@ def compare_with_published(table: pd.DataFrame, reference: Path | None = None,
         raise EvaluationError(f"Published results not found at {reference}. Fix: pass reference= an existing "
                               "CSV, or reinstall ambig_lib (the file ships in ambig_lib/resources/).")
     theirs = pd.read_csv(reference, dtype={"student": str, "teacher": str}, keep_default_na=False)
-    ours = table[table["dataset"].isin(["clariq", "ambignq"])].copy()
+    ours = table[table["dataset"].isin(PUBLISHED_BENCHMARKS)].copy()
     ours["published_student"] = ours["student"].map(lambda s: PUBLISHED_STUDENT.get(s, s) if s else "")
     kind_of = {"finetuned": "finetuned", "zero_shot_prototype": "zero_shot_prototype",
                "constant_all_ambiguous": "constant_all_ambiguous"}

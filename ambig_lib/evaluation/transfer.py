@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from ambig_lib.core import paths
 from ambig_lib.core.io import sha256_text, write_json_atomic, write_text_atomic
 from ambig_lib.core.provenance import software_versions
-from ambig_lib.data.benchmarks import CLAMBER_HEADLINE_SUBCLASSES, load_eval_set
+from ambig_lib.data.benchmarks import CLAMBER_HEADLINE_SUBCLASSES, TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
 from ambig_lib.evaluation.metrics import binary_metrics, bootstrap_ci, length_controlled_roc_auc
 from ambig_lib.inspection.plots import save_figure
@@ -47,7 +47,7 @@ from ambig_lib.training.baselines import fit_length_only
 #: Benchmarks every probe is scored on; ``ambignq_train_dev`` is the declared development slice.
 PROBE_SETS = ("clariq", "ambignq", "clamber", "clamber_icl", "ambignq_train_dev")
 #: The three benchmarks whose mean ROC-AUC is the headline.
-HEADLINE_BENCHMARKS = ("clariq", "ambignq", "clamber")
+HEADLINE_BENCHMARKS = TRANSFER_BENCHMARKS
 #: The development slice: the only labelled real data a choice may read.
 DEV_SET = "ambignq_train_dev"
 #: Regularisation strengths tried by the synthetic-only cross-validation.

@@ -23,15 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
-import re
-import sys
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
-from importlib import metadata
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +36,29 @@ from tqdm.auto import tqdm
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import sha256_file, sha256_text, write_json_atomic, write_text_atomic
+from ambig_lib.core.provenance import software_versions
+from ambig_lib.core.text import safe_name, word_count
+from ambig_lib.data.benchmarks import evaluation_texts, real_seed_questions
+from ambig_lib.generation.filters import (
+    drop_exact_duplicates,
+    drop_multi_question_pairs,
+    drop_near_duplicates,
+    drop_unbuilt_pairs,
+)
+from ambig_lib.generation.parsing import IntentPair, OutputRejected, check_response, parsed_row_count
 from ambig_lib.generation.prompts import (
-    INTENTS_PER_TOPIC,
-    TAXONOMY,
     PromptStyle,
     get_prompt_style,
-    register_plan,
 )
+from ambig_lib.generation.topics import load_topics
 from ambig_lib.teachers.base import ChatRequest, ChatResponse, Teacher
 from ambig_lib.teachers.cache import CachedTeacher
+from ambig_lib.teachers.registry import default_sampling
 
 TSV_COLUMNS = ("topic", "initial_request", "binary_label", "user_information_need",
                "intent", "ambiguity_type", "pair_id", "sample_index")
+
+
 SET_SUFFIX = "_balanced_strict"
 
 
@@ -62,15 +68,6 @@ class GenerationError(AmbigError):
 
 class EmptySetError(GenerationError):
     """Every topic failed validation: nothing to write (the failures file and provenance are still written)."""
-
-
-class OutputRejected(ValueError):
-    """A teacher answer failed validation; ``reason`` is a short code, the message says what was wrong."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.detail = message
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,6 @@ class GenerationConfig:
                     **settings: Any) -> GenerationConfig:
         """A config whose temperature / top_p / max_tokens default to the teacher's registered sampling
         (``ambig_lib.teachers.registry.default_sampling``); ``settings`` given as None are left at that."""
-        from ambig_lib.teachers.registry import default_sampling
 
         merged: dict[str, Any] = {k: v for k, v in default_sampling(teacher).items()
                                   if k in {"temperature", "top_p", "max_tokens"}}
@@ -119,7 +115,6 @@ class GenerationConfig:
         ``topics2-<hash>`` (another list), ``seed1``, ``temp0.5``, ``topp0.9``, ``maxtok512``, ``attempts2``,
         ``neardup0.9``. ``batch_size`` changes how requests are sent, not the answers, so it is no tag.
         """
-        from ambig_lib.teachers.registry import default_sampling
 
         tags = []
         packaged = generation_units(self.prompt)  # every packaged topic, or the default real seeds
@@ -167,26 +162,6 @@ class GenerationConfig:
                 "seed": self.seed}
 
 
-@dataclass(frozen=True)
-class IntentPair:
-    """One intent of one topic: a specific query (label 0) and an ambiguous one (label 1)."""
-
-    topic: str
-    index: int  # position of the intent in the teacher's answer (0..4)
-    intent: str
-    specific_query: str
-    ambiguous_query: str
-    user_information_need: str
-    ambiguity_type: str = ""
-    sample_index: int = 0
-    problem: str = ""  # why the pair cannot be used (bad replacement, length gap, added year): dropped later
-    register: str = ""  # taxonomy: keywords, question or instruction
-
-    @property
-    def pair_id(self) -> str:
-        return f"{self.topic}:{self.index}"
-
-
 @dataclass
 class GenerationResult:
     """What :func:`generate_set` wrote and measured."""
@@ -211,294 +186,6 @@ class GenerationResult:
                   "rows_written"]
         return pd.DataFrame({"stage": [s.removeprefix("rows_") for s in stages], "rows": [c.get(s) for s in stages]})
 
-
-# ----------------------------------------------------------------------------------------------- text utils
-
-def safe_name(name: str) -> str:
-    """A file-safe form of a teacher name (``/``, spaces and other separators become ``-``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "teacher"
-
-
-def clean_text(value: str) -> str:
-    """Collapse whitespace (tabs and newlines included) to single spaces and strip wrapping quotes."""
-    text = " ".join(str(value).split())
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
-        text = text[1:-1].strip()
-    return text
-
-
-def normalise_text(text: str) -> str:
-    """Comparison form of a query: NFKC, case-folded, punctuation removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = re.sub(r"[^\w\s]|_", " ", text)
-    return " ".join(text.split())
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
-# ----------------------------------------------------------------------------------------------- validation
-
-def _extract_json(text: str) -> Any:
-    """Parse the JSON object in ``text`` (code fences and text around the object tolerated)."""
-    stripped = text.strip()
-    fence = re.match(r"^```(?:json)?\s*(.*?)\s*```$", stripped, flags=re.DOTALL)
-    if fence:
-        stripped = fence.group(1)
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as first_error:
-        start, end = stripped.find("{"), stripped.rfind("}")
-        if 0 <= start < end:
-            try:
-                return json.loads(stripped[start:end + 1])
-            except json.JSONDecodeError:
-                pass
-        raise OutputRejected("invalid_json", f"not valid JSON ({first_error.msg} at line {first_error.lineno} "
-                                             f"column {first_error.colno})") from None
-
-
-_EDGE_PUNCTUATION = " \t\"'`.,;:!?"
-_DETERMINERS = frozenset("the a an this that these those my your his her its our their some any".split())
-#: A replacement may be at most this many words longer than the detail it replaces (keeps lengths matched).
-MAX_EXTRA_REPLACEMENT_WORDS = 3
-
-
-def replace_detail(specific: str, detail: str, replacement: str) -> str:
-    """``specific`` with the whole-word, case-insensitive first occurrence of ``detail`` replaced.
-
-    A determiner right before the detail is dropped when the replacement brings its own ("join the
-    Democratic Party" -> "join that party", not "join the that party"). Raises :class:`OutputRejected` when the
-    detail is not in the query, or the replacement is empty, equals or contains the detail, or is more than
-    :data:`MAX_EXTRA_REPLACEMENT_WORDS` words longer than it.
-    """
-    detail, replacement = detail.strip(_EDGE_PUNCTUATION), replacement.strip(_EDGE_PUNCTUATION)
-    if not detail or not replacement:
-        raise OutputRejected("empty_field", "detail or vague_replacement is empty")
-    norm_detail, norm_replacement = normalise_text(detail), normalise_text(replacement)
-    if norm_detail == norm_replacement:
-        raise OutputRejected("replacement_equals_detail", f"vague_replacement {replacement!r} equals the detail")
-    if f" {norm_detail} " in f" {norm_replacement} ":
-        raise OutputRejected("replacement_contains_detail", f"vague_replacement {replacement!r} repeats the detail")
-    if word_count(replacement) > word_count(detail) + MAX_EXTRA_REPLACEMENT_WORDS:
-        raise OutputRejected("replacement_too_long", f"vague_replacement {replacement!r} is much longer than "
-                                                     f"the detail {detail!r}")
-    match = re.search(r"(?<!\w)" + re.escape(detail) + r"(?!\w)", specific, flags=re.IGNORECASE)
-    if match is None:
-        raise OutputRejected("detail_not_in_query", f"detail {detail!r} is not in {specific!r}")
-    before, after = specific[:match.start()], specific[match.end():]
-    if replacement.split()[0].casefold() in _DETERMINERS:
-        previous = re.search(r"(\w+)\s+$", before)
-        if previous and previous.group(1).casefold() in _DETERMINERS:
-            before = before[:previous.start()]
-    if not before.strip():
-        replacement = replacement[:1].upper() + replacement[1:]
-    built = before + replacement + after
-    return re.sub(r"\s+([?.,!])", r"\1", " ".join(built.split()))
-
-
-def _answer_items(data: Any, style: PromptStyle, topic: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """The answer's pairs as (raw item, fixed fields) in the style's layout; fixed fields are the ones the
-    layout implies (a taxonomy pair's type and register, a rewrite's intent)."""
-    if style.layout == "taxonomy":
-        if not isinstance(data, dict):
-            raise OutputRejected("wrong_schema", "expected an object with one pair per ambiguity type")
-        plan = register_plan(topic)
-        return [(data.get(kind), {"ambiguity_type": kind, "register": plan[kind], "intent": kind})
-                for kind in TAXONOMY]
-    if style.layout == "rewrite":
-        return [(data, {"intent": "rewrite"})]
-    if not isinstance(data, dict) or not isinstance(data.get("intents"), list):
-        raise OutputRejected("wrong_schema", 'expected an object {"intents": [...]}')
-    items = data["intents"]
-    if len(items) != INTENTS_PER_TOPIC:
-        raise OutputRejected("wrong_count", f"{len(items)} intents, expected {INTENTS_PER_TOPIC}")
-    return [(item, {}) for item in items]
-
-
-#: A year (four digits from 1000 to 2099) in a query.
-_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
-
-
-def pair_problem(style: PromptStyle, topic: str, specific: str, ambiguous: str) -> str:
-    """Why a well-formed pair is still unusable (empty when it is fine): lengths further apart than the style
-    allows, or (``rewrite``) a specific rewrite that adds a year the seed does not have."""
-    if style.max_word_difference is not None:
-        gap = abs(word_count(specific) - word_count(ambiguous))
-        if gap > style.max_word_difference:
-            return f"length_mismatch: the queries differ by {gap} words (at most {style.max_word_difference})"
-    if style.layout == "rewrite":
-        added = set(_YEAR.findall(specific)) - set(_YEAR.findall(topic))
-        if added:
-            return f"added_year: the specific rewrite adds {sorted(added)[0]}, which the seed does not have"
-    return ""
-
-
-def parse_topic_output(text: str, style: PromptStyle, topic: str, sample_index: int = 0) -> list[IntentPair]:
-    """Validate one teacher answer for ``topic`` (or seed); return its pairs or raise :class:`OutputRejected`.
-
-    A malformed answer rejects the whole unit (it is asked again); a well-formed pair that cannot be used
-    (bad replacement, lengths too far apart, an added year) is kept with its ``problem`` and dropped later.
-    """
-    data = _extract_json(text)
-    pairs: list[IntentPair] = []
-    for i, (item, fixed) in enumerate(_answer_items(data, style, topic)):
-        if not isinstance(item, dict):
-            raise OutputRejected("wrong_schema", f"intent {i + 1} is not an object")
-        values: dict[str, str] = dict(fixed)
-        for name in style.fields:
-            value = item.get(name)
-            if not isinstance(value, str):
-                raise OutputRejected("wrong_schema", f"intent {i + 1}: field {name!r} missing or not a string")
-            values[name] = clean_text(value)
-            if not normalise_text(values[name]):
-                raise OutputRejected("empty_field", f"intent {i + 1}: field {name!r} is empty")
-        for name, allowed in style.field_enums.items():
-            if values[name] not in allowed:
-                raise OutputRejected("bad_enum", f"intent {i + 1}: {name} {values[name]!r} not one of "
-                                                 f"{', '.join(allowed)}")
-        problem = ""
-        if style.ambiguous_by_replacement:  # a bad swap costs this pair only (dropped later), not the topic
-            try:
-                values["ambiguous_query"] = replace_detail(values["specific_query"], values["detail"],
-                                                           values["vague_replacement"])
-            except OutputRejected as rejected:
-                values["ambiguous_query"] = ""
-                problem = f"{rejected.reason}: {rejected.detail}"
-        if not problem and normalise_text(values["specific_query"]) == normalise_text(values["ambiguous_query"]):
-            if style.layout != "taxonomy":
-                raise OutputRejected("ambiguous_equals_specific",
-                                     f"intent {i + 1}: ambiguous query equals the specific one")
-            # one of eight pairs: it is dropped, the other pairs of the answer stay
-            problem = "ambiguous_equals_specific: the ambiguous query equals the specific one"
-        if not problem:
-            problem = pair_problem(style, topic, values["specific_query"], values["ambiguous_query"])
-        need = values.get("user_information_need", values.get("missing_information", ""))
-        pairs.append(IntentPair(topic=topic, index=i, intent=values["intent"],
-                                specific_query=values["specific_query"], ambiguous_query=values["ambiguous_query"],
-                                user_information_need=need, ambiguity_type=values.get("ambiguity_type", ""),
-                                sample_index=sample_index, problem=problem, register=values.get("register", "")))
-    if all(p.problem for p in pairs):
-        raise OutputRejected("no_usable_pair", "no intent gave a usable ambiguous query: " + pairs[0].problem)
-    if style.layout == "taxonomy":  # types are distinct by schema; repeated queries go in the set-level dedup
-        return pairs
-    intents = Counter(normalise_text(p.intent) for p in pairs)
-    repeated = [k for k, n in intents.items() if n > 1]
-    if repeated:
-        raise OutputRejected("duplicate_intent", f"intent {repeated[0]!r} appears more than once")
-    queries = Counter(normalise_text(q) for p in pairs for q in (p.specific_query, p.ambiguous_query) if q)
-    repeated = [k for k, n in queries.items() if n > 1]
-    if repeated:
-        raise OutputRejected("duplicate_query", f"query {repeated[0]!r} appears more than once")
-    return pairs
-
-
-def check_response(response: ChatResponse, style: PromptStyle, topic: str, sample_index: int) -> list[IntentPair]:
-    """Validate a response, failing first on how the call ended (error, length cut, content filter)."""
-    if response.error is not None:
-        raise OutputRejected("call_error", response.error)
-    if response.finish_reason == "length":
-        raise OutputRejected("truncated", f"cut off at the token limit after {response.completion_tokens} tokens")
-    if response.finish_reason != "stop":
-        raise OutputRejected(f"finish_{response.finish_reason}", f"finish reason {response.finish_reason!r}")
-    return parse_topic_output(response.text, style, topic, sample_index)
-
-
-# ----------------------------------------------------------------------------------------------- quality
-
-def question_count(text: str) -> int:
-    """Question marks in ``text``: a query with two or more is a string of questions, not one query."""
-    return text.count("?")
-
-
-def drop_unbuilt_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
-    """Drop the pairs that cannot be used (``problem`` set), each listed with its reason."""
-    kept = [p for p in pairs if not p.problem]
-    removed = [{"stage": "bad_replacement" if p.problem.split(":")[0] not in _PAIR_CHECKS else "pair_check",
-                "pair": asdict(p), "reason": p.problem} for p in pairs if p.problem]
-    return DedupResult(kept, removed)
-
-
-#: Problems found by :func:`pair_problem` (the rest come from ``length_matched``'s replacement).
-_PAIR_CHECKS = frozenset({"length_mismatch", "added_year", "ambiguous_equals_specific"})
-
-
-def drop_multi_question_pairs(pairs: Sequence[IntentPair]) -> DedupResult:
-    """Drop a pair (both queries, so labels stay balanced) when either query asks several questions."""
-    kept: list[IntentPair] = []
-    removed: list[dict[str, Any]] = []
-    for pair in pairs:
-        bad = next((q for q in (pair.specific_query, pair.ambiguous_query) if question_count(q) > 1), None)
-        if bad is None:
-            kept.append(pair)
-        else:
-            removed.append({"stage": "multi_question", "pair": asdict(pair), "query": bad})
-    return DedupResult(kept, removed)
-
-
-# ----------------------------------------------------------------------------------------------- dedup
-
-def _shingles(normalised: str) -> frozenset[str]:
-    return frozenset(normalised.split())
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
-
-
-@dataclass
-class DedupResult:
-    """Pairs kept, and each removed pair with the stage, its offending query and the query it matched."""
-
-    kept: list[IntentPair]
-    removed: list[dict[str, Any]]
-
-
-def drop_exact_duplicates(pairs: Sequence[IntentPair]) -> DedupResult:
-    """Keep the first pair holding each normalised query; a later pair sharing one loses both queries."""
-    seen: dict[str, str] = {}
-    kept: list[IntentPair] = []
-    removed: list[dict[str, Any]] = []
-    for pair in pairs:
-        hit = next(((q, seen[n]) for q in (pair.specific_query, pair.ambiguous_query)
-                    if (n := normalise_text(q)) in seen), None)
-        if hit:
-            removed.append({"stage": "exact_duplicate", "pair": asdict(pair), "query": hit[0], "matches": hit[1]})
-            continue
-        kept.append(pair)
-        for q in (pair.specific_query, pair.ambiguous_query):
-            seen[normalise_text(q)] = q
-    return DedupResult(kept, removed)
-
-
-def drop_near_duplicates(pairs: Sequence[IntentPair], threshold: float = 0.8) -> DedupResult:
-    """Drop a pair when one of its queries has word-set Jaccard >= ``threshold`` with a query of an earlier
-    kept pair. The two queries of one pair are never compared (length-matched pairs differ by one detail)."""
-    kept_sets: list[tuple[frozenset[str], str]] = []
-    kept: list[IntentPair] = []
-    removed: list[dict[str, Any]] = []
-    for pair in pairs:
-        hit = None
-        for q in (pair.specific_query, pair.ambiguous_query):
-            words = _shingles(normalise_text(q))
-            for other_words, other in kept_sets:
-                score = _jaccard(words, other_words)
-                if score >= threshold:
-                    hit = (q, other, score)
-                    break
-            if hit:
-                break
-        if hit:
-            removed.append({"stage": "near_duplicate", "pair": asdict(pair), "query": hit[0], "matches": hit[1],
-                            "jaccard": round(hit[2], 4)})
-            continue
-        kept.append(pair)
-        kept_sets.extend((_shingles(normalise_text(q)), q) for q in (pair.specific_query, pair.ambiguous_query))
-    return DedupResult(kept, removed)
-
-
-# ----------------------------------------------------------------------------------------------- output
 
 def pairs_to_frame(pairs: Sequence[IntentPair]) -> pd.DataFrame:
     """Two rows per pair (specific, label 0, then ambiguous, label 1) in the TSV column order; a ``register``
@@ -532,17 +219,6 @@ def length_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the output."""
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for dist in ("ambig_lib", "llama_cpp_python", "openai", "pandas", "numpy", "tqdm"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``, or None when it is missing or unreadable (an old provenance file)."""
     try:
@@ -551,8 +227,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
     return data if isinstance(data, dict) else None
 
-
-# ----------------------------------------------------------------------------------------------- the stage
 
 def build_request(style: PromptStyle, topic: str, config: GenerationConfig, sample_index: int) -> ChatRequest:
     """The chat request for ``topic``; ``sample_index`` > 0 is a retry (a new cache key and seed)."""
@@ -567,19 +241,6 @@ def _failure_record(topic: str, sample_index: int, response: ChatResponse, rejec
             "completion_tokens": response.completion_tokens, "raw": response.text}
 
 
-def _count_parsed_rows(text: str, style: PromptStyle, topic: str) -> int:
-    """Non-empty queries in an answer whose JSON parses (0 otherwise): the ``parsed`` stage count."""
-    try:
-        items = [item for item, _ in _answer_items(_extract_json(text), style, topic)]
-    except OutputRejected:
-        return 0
-    return sum(1 for item in items if isinstance(item, dict)
-               for key in ("specific_query", "ambiguous_query")
-               if isinstance(item.get(key), str) and item[key].strip())
-
-
-#: Sub-folder of the output folder for sets that are not canonical (a ``--limit``, another seed or sampling):
-#: they never replace the full set and are not listed among the generated teacher sets ("all").
 VARIANTS_DIR = "variants"
 
 
@@ -672,7 +333,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
                     fresh["calls"] += 1
                     fresh["completion_tokens"] += response.completion_tokens
                     fresh["prompt_tokens"] += response.prompt_tokens
-                chosen_parsed_rows[topic] = _count_parsed_rows(response.text, style, topic) if response.error is None else 0
+                chosen_parsed_rows[topic] = parsed_row_count(response.text, style, topic) if response.error is None else 0
                 if chosen_parsed_rows[topic]:
                     attempts["parsed"] += 1
                 try:
@@ -753,7 +414,7 @@ def generate_set(teacher: Teacher, config: GenerationConfig, out_dir: str | Path
         "files": {"tsv": files["tsv"].name if len(frame) else None,
                   "tsv_sha256": sha256_file(files["tsv"]) if len(frame) else None,
                   "failures": files["failures"].name, "cache": files["cache"].name},
-        "package_versions": package_versions(),
+        "package_versions": software_versions(),
     }
     write_json_atomic(files["provenance"], provenance)
     if not len(frame):
@@ -777,8 +438,6 @@ def examples(frame: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:
     return joined.sample(n=min(n, len(joined)), random_state=seed) if len(joined) else joined
 
 
-# ----------------------------------------------------------------------------------------------- notebook helpers
-
 #: Seeds a ``real_seeded`` run takes when no limit is given.
 DEFAULT_REAL_SEEDS = 1000
 
@@ -786,8 +445,6 @@ DEFAULT_REAL_SEEDS = 1000
 def generation_units(prompt: str, limit: int | None = None, topics_file: Path | None = None) -> list[str]:
     """What each request of ``prompt`` is about: the packaged topics (or ``topics_file``), or for a ``seed``
     style the real AmbigNQ-train seed questions (never the dev slice, never an evaluation text)."""
-    from ambig_lib.data.benchmarks import evaluation_texts, real_seed_questions
-    from ambig_lib.generation.topics import load_topics
 
     if get_prompt_style(prompt).unit_name == "seed":
         if limit is not None and limit < 1:

@@ -29,6 +29,7 @@ import pandas as pd
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import sha256_file, write_json_atomic, write_text_atomic
+from ambig_lib.core.provenance import software_versions
 from ambig_lib.data.teacher_sets import (
     load_teacher_set,
     resolve_teacher_sets,
@@ -36,7 +37,7 @@ from ambig_lib.data.teacher_sets import (
     strategy_set_names,
 )
 from ambig_lib.generation import counterfactual
-from ambig_lib.generation.stage import frame_to_tsv, package_versions
+from ambig_lib.generation.stage import frame_to_tsv
 
 COUNTERFACTUAL_STEM = "rules_counterfactual"
 CONTROL_SUFFIX = "-control"
@@ -64,7 +65,7 @@ def write_set(frame: pd.DataFrame, stem: str, provenance: dict[str, Any], folder
                              "ambiguous": round(float(words[frame["binary_label"] == 1].mean()), 3)},
               "types": dict(sorted(Counter(t for t in frame["ambiguity_type"] if t).items())),
               "files": {"tsv": tsv.name, "tsv_sha256": sha256_file(tsv)},
-              "package_versions": package_versions()}
+              "package_versions": software_versions()}
     write_json_atomic(out / f"{stem}{_SUFFIX}.provenance.json", record)
     return tsv
 

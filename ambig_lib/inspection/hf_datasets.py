@@ -31,15 +31,19 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
+from ambig_lib.core.features import length_only_classifier, tfidf_classifier
 from ambig_lib.core.io import atomic_path, sha256_file, write_text_atomic
+from ambig_lib.core.text import word_count
 from ambig_lib.data.public_files import PUBLIC_FILES, SEED_URL
 from ambig_lib.data.teacher_sets import (
     PUBLISHED_SETS,
     load_teacher_set,
     teacher_label,
+    teacher_set_names,
     teacher_set_path,
     teacher_set_source,
 )
+from ambig_lib.inspection.stats import cv_accuracy
 
 LABEL_NAMES = ("specific", "ambiguous")
 PARQUET_NAME = "data/train-00000-of-00001.parquet"
@@ -134,8 +138,6 @@ def set_info(name: str) -> SetInfo:
 
 def shortcut_audit(frame: pd.DataFrame, seed: int = AUDIT_SEED, folds: int = AUDIT_FOLDS) -> dict[str, float]:
     """02's shortcut audit: cross-validated accuracy of a length-only and a TF-IDF classifier on the set."""
-    from ambig_lib.core.text import word_count
-    from ambig_lib.inspection.stats import cv_accuracy, length_only_classifier, tfidf_classifier
 
     texts = frame["initial_request"].astype(str).tolist()
     labels = frame["binary_label"].astype(int).tolist()
@@ -268,8 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            from ambig_lib.data.teacher_sets import teacher_set_names
-
             for name in teacher_set_names():
                 print(f"{name}\t{teacher_dataset(name).num_rows}")
         elif args.command == "export":

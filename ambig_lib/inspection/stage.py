@@ -9,7 +9,7 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import write_text_atomic
-from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets, teacher_label
 from ambig_lib.inspection.plots import length_distribution_figure, save_figure, shortcut_accuracy_figure
 from ambig_lib.inspection.stats import inspection_table, length_long_format, wordpiece_token_counter
@@ -30,7 +30,7 @@ def run_inspection(teacher_sets: str | list[str] = "all", tokenizer_model: str |
     """Inspect the chosen teacher sets and (by default) write table and figures under ``results/``."""
     names = resolve_teacher_sets(teacher_sets)
     sets = {name: (teacher_label(name), load_teacher_set(name)) for name in names}
-    eval_sets = {name: load_eval_set(name)["initial_request"].tolist() for name in ("clariq", "ambignq", "clamber")}
+    eval_sets = {name: load_eval_set(name)["initial_request"].tolist() for name in TRANSFER_BENCHMARKS}
     counter = wordpiece_token_counter(str(resolve_model(tokenizer_model))) if tokenizer_model else None
     table = inspection_table(sets, eval_sets, counter, seed=seed, folds=folds)
     lengths = length_long_format(sets, counter)

@@ -6,37 +6,17 @@ specific ones, a classifier that sees only the number of words separates the syn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tqdm.auto import tqdm
 
+from ambig_lib.core.features import length_only_classifier, tfidf_classifier
 from ambig_lib.core.text import normalise, vocabulary, word_count
 
 TokenCounter = Callable[[list[str]], list[int]]
-
-
-def length_features(texts: Iterable[str]) -> np.ndarray:
-    """The length-only feature: number of words per query, as a column."""
-    return np.array([[word_count(t)] for t in texts], dtype=float)
-
-
-def length_only_classifier(seed: int = 0) -> object:
-    """Logistic regression on the word count alone (scikit-learn pipeline over raw strings)."""
-    return make_pipeline(FunctionTransformer(length_features), StandardScaler(),
-                         LogisticRegression(random_state=seed))
-
-
-def tfidf_classifier(seed: int = 0) -> object:
-    """TF-IDF (word 1-2 grams) + logistic regression over raw strings."""
-    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
-                         LogisticRegression(max_iter=2000, random_state=seed))
 
 
 def cv_accuracy(make_model: Callable[[int], object], texts: list[str], labels: list[int],

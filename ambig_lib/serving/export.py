@@ -12,6 +12,7 @@ from typing import Any
 from ambig_lib.core import paths
 from ambig_lib.core.io import atomic_path, sha256_file, write_json_atomic
 from ambig_lib.core.provenance import software_versions
+from ambig_lib.models.students import float32_kwargs
 from ambig_lib.serving.layout import (
     DEFAULT_LABEL_NAMES,
     EXPORT_META,
@@ -50,7 +51,6 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ambig_lib.models.students import float32_kwargs
 
     options = options or ExportOptions()
     source = Path(model_dir)

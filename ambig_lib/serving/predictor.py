@@ -187,8 +187,10 @@ class Predictor(_TokenizingPredictor):
 
 class TorchPredictor(_TokenizingPredictor):
     """The same student in eager PyTorch (fp32): the baseline the exported graphs are checked against."""
+
     def __init__(self, model_dir: str | os.PathLike[str], threads: int = 1, batch_size: int = 64,
                  device: str = "cpu") -> None:
+        # torch and transformers only here: the ONNX predictor (and its cold start) must not import them
         import torch
         from transformers import AutoModelForSequenceClassification
 

@@ -18,6 +18,8 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import write_text_atomic
+from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS, load_eval_set
+from ambig_lib.evaluation.metrics import binary_metrics
 from ambig_lib.serving.predictor import agreement, load_predictor
 
 QUALITY_VARIANTS = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}
@@ -34,14 +36,13 @@ def variant_probabilities(model_dir: str | os.PathLike[str], queries: Sequence[s
     return out
 
 
-def evaluation_queries(datasets: Sequence[str] = ("clariq", "ambignq")) -> list[str]:
+def evaluation_queries(datasets: Sequence[str] = PUBLISHED_BENCHMARKS) -> list[str]:
     """The queries of ``datasets``, concatenated in order (the order ``quality_table`` expects)."""
-    from ambig_lib.data.benchmarks import load_eval_set
 
     return [q for name in datasets for q in load_eval_set(name)["initial_request"].astype(str)]
 
 
-def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = ("clariq", "ambignq"),
+def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = PUBLISHED_BENCHMARKS,
                   variants: Sequence[str] = tuple(QUALITY_VARIANTS), threads: int = 2,
                   probabilities: dict[str, np.ndarray] | None = None, reference: str = "pytorch_fp32",
                   system: str = "student") -> pd.DataFrame:
@@ -50,8 +51,6 @@ def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = (
     ``probabilities`` (variant -> P(ambiguous) over the concatenated datasets) skips the prediction step; it may
     hold variants no predictor serves (the static student's ``reference_fp32``).
     """
-    from ambig_lib.data.benchmarks import load_eval_set
-    from ambig_lib.evaluation.metrics import binary_metrics
 
     frames = {name: load_eval_set(name) for name in datasets}
     queries = [q for f in frames.values() for q in f["initial_request"].astype(str)]
@@ -92,7 +91,7 @@ def write_quality_table(table: pd.DataFrame, out_dir: Path | None = None) -> Pat
 
 
 def static_quality_table(student: Any, export_dir: str | os.PathLike[str],
-                         datasets: Sequence[str] = ("clariq", "ambignq"), threads: int = 2) -> pd.DataFrame:
+                         datasets: Sequence[str] = PUBLISHED_BENCHMARKS, threads: int = 2) -> pd.DataFrame:
     """The static student's rows: the Model2Vec + numpy reference, ONNX fp32 and int8, agreement with the reference.
 
     ``student`` is a ``static_student.StaticStudent``.

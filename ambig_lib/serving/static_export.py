@@ -19,7 +19,15 @@ from ambig_lib.core import paths
 from ambig_lib.core.io import atomic_path
 from ambig_lib.serving.export import ExportOptions, quantize_onnx, torch_export_onnx, write_export_meta
 from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, TOKENIZER_FILE, VARIANT_FILES
-from ambig_lib.training.static_student import ENCODER_META, StaticConfig, StaticStudent, StaticStudentError
+from ambig_lib.training.static_student import (
+    ENCODER_META,
+    StaticConfig,
+    StaticStudent,
+    StaticStudentError,
+    load_static_encoder,
+    static_run_dir,
+    train_static_student,
+)
 
 #: Ops quantised in the int8 variant: the embedding table is nearly all of the model. Gather is quantised
 #: weights-only; the head (MatMul, 256 weights) stays fp32, since dynamic quantisation of a MatMul scales its
@@ -55,7 +63,6 @@ def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
     """Write ``model.onnx``, ``model.int8.onnx``, ``tokenizer.json`` and ``export.json`` to ``out_dir``."""
     from tokenizers import Tokenizer
 
-    from ambig_lib.training.static_student import load_static_encoder
 
     options = options or ExportOptions(include_pytorch=False, quantize_ops=STATIC_QUANTIZE_OPS)
     encoder_dir = Path(student.encoder_dir)
@@ -95,7 +102,6 @@ def train_and_export(teacher: str, seed: int = 0, config: StaticConfig | None = 
 
     The export goes to ``runs/static-<base>/<teacher>/<seed>/export`` unless ``out_dir`` is given.
     """
-    from ambig_lib.training.static_student import static_run_dir, train_static_student
 
     config = config or StaticConfig()
     student = train_static_student(teacher, seed, config)

@@ -16,6 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from ambig_lib.core.text import word_count
+from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
+
 #: CSS class of the findings paragraph (the appendix index and checks find it by this class).
 FINDINGS_CLASS = "ambig-findings"
 
@@ -80,7 +83,6 @@ def _plural(n: int, word: str) -> str:
 
 def generation_findings(results: Mapping[str, Any]) -> Findings:
     """01: per set, rows written from how many topics, and how much shorter the ambiguous queries are."""
-    from ambig_lib.core.text import word_count
 
     if not results:
         return Findings(("No set was generated.",))
@@ -175,7 +177,7 @@ def _who(row: pd.Series) -> str:
     return " ".join(parts)
 
 
-def evaluation_findings(table: pd.DataFrame, datasets: Sequence[str] = ("clariq", "ambignq")) -> Findings:
+def evaluation_findings(table: pd.DataFrame, datasets: Sequence[str] = PUBLISHED_BENCHMARKS) -> Findings:
     """04: per real dataset, the best synthetic-trained system against the best control, by ROC-AUC."""
     sentences = []
     for dataset in datasets:

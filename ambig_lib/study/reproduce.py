@@ -38,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from ambig_lib.core import paths
+from ambig_lib.core.errors import AmbigError
+from ambig_lib.core.io import write_json_atomic
+from ambig_lib.study.runner import load_profile
 
 #: Committed folders the study writes (and reads back).
 COMMITTED_ROOTS: tuple[str, ...] = ("results", "runs", "data")
@@ -225,9 +228,6 @@ def run_environment(run: Path) -> dict[str, str]:
 
 def check_profile(profile: str) -> None:
     """A profile that relocates the committed folders itself (quick) has nothing committed to compare."""
-    from ambig_lib.core.errors import AmbigError
-    from ambig_lib.study.runner import load_profile
-
     try:
         prof = load_profile(profile)
     except AmbigError as exc:
@@ -302,8 +302,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report(differences, summary)
     if args.json is not None:
-        from ambig_lib.core.io import write_json_atomic
-
         write_json_atomic(args.json, {"summary": summary, "differences": [d.__dict__ for d in differences]})
     if not summary["differs"] and not args.keep and args.scratch is None:
         shutil.rmtree(summary["scratch"], ignore_errors=True)

@@ -22,6 +22,7 @@ from ambig_lib.core import paths
 from ambig_lib.core.errors import NotebookRunError
 from ambig_lib.core.io import write_text_atomic
 from ambig_lib.study import appendix, notebook_output
+from ambig_lib.study.lab import batch_kernel_env, make_portable, open_lab
 from ambig_lib.study.staging import open_stage, publish, results_redirected, unstage_text
 
 
@@ -207,7 +208,6 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from ambig_lib.study.lab import batch_kernel_env, make_portable
 
     batch_kernel_env()  # absolute AMBIG_* folders (the kernel may start elsewhere); no progress bars
     output_dir = output_dir or paths.executed_notebooks_dir()
@@ -288,8 +288,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab", action="store_true", help="open the notebooks in JupyterLab instead")
     args = parser.parse_args(argv)
     if args.lab:
-        from ambig_lib.study.lab import open_lab
-
         return open_lab()
     try:
         overrides = [parse_override(text) for text in args.overrides]

@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from ambig_lib.core.errors import AmbigError
-from ambig_lib.data.benchmarks import load_eval_set
+from ambig_lib.core.features import length_only_classifier, tfidf_classifier
+from ambig_lib.data.benchmarks import EVAL_SETS, load_eval_set
 from ambig_lib.data.ceilings import ceiling_teacher
 from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.models.students import encoder_only_load, pick_device, resolve_student, set_torch_threads
@@ -46,25 +44,16 @@ class BaselineError(AmbigError):
     """A baseline cannot be fitted or applied."""
 
 
-def length_features(texts: Sequence[str]) -> np.ndarray:
-    """Per text: number of words and of characters."""
-    return np.array([[len(str(t).split()), len(str(t))] for t in texts], dtype=float)
-
-
 def fit_length_only(texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> Pipeline:
     """Logistic regression on (words, characters), standardised."""
     validate_training_data(list(texts), list(labels), folds=1)
-    model = make_pipeline(FunctionTransformer(length_features), StandardScaler(),
-                          LogisticRegression(class_weight="balanced", random_state=seed, max_iter=1000))
-    return model.fit(list(texts), list(labels))
+    return length_only_classifier(seed).fit(list(texts), list(labels))
 
 
 def fit_tfidf_lr(texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> Pipeline:
     """TF-IDF of lower-cased word 1-2-grams (sublinear tf) + balanced logistic regression."""
     validate_training_data(list(texts), list(labels), folds=1)
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True),
-                          LogisticRegression(class_weight="balanced", random_state=seed, max_iter=2000))
-    return model.fit(list(texts), list(labels))
+    return tfidf_classifier(seed).fit(list(texts), list(labels))
 
 
 def write_sklearn_baselines(teacher: str, frame: pd.DataFrame, eval_sets: dict[str, pd.DataFrame],
@@ -139,7 +128,7 @@ def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig
 
 
 def run_baselines(students: Sequence[str], teachers: Sequence[str],
-                  datasets: Sequence[str] = ("clariq", "ambignq", "clariq_test"), ceilings: bool = True,
+                  datasets: Sequence[str] = EVAL_SETS, ceilings: bool = True,
                   ceiling_seeds: Sequence[int] = (0,), config: TrainConfig | None = None,
                   resume: bool = True, static_bases: Sequence[str] = ()) -> pd.DataFrame:
     """Write every baseline's predictions; one status row per baseline.

@@ -29,13 +29,13 @@ from tqdm.auto import tqdm
 
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
-from ambig_lib.data.benchmarks import load_eval_set
-from ambig_lib.data.ceilings import CEILING_DATASETS
+from ambig_lib.data.benchmarks import EVAL_SETS, load_eval_set
+from ambig_lib.data.ceilings import AMBIGNQ_CEILING_ROWS, CEILING_DATASETS, ceiling_training_frame
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
 from ambig_lib.runs import run_dir
 from ambig_lib.training.finetune import TrainConfig, TrainingError, train_or_reuse
 
-DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
+DEFAULT_DATASETS = EVAL_SETS
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,6 @@ def job_inputs(teacher: str, config: TrainConfig, datasets: Sequence[str]
     """Training rows, the effective config and the sets to predict for one teacher name."""
 
     if teacher in CEILING_DATASETS:
-        from ambig_lib.data.ceilings import AMBIGNQ_CEILING_ROWS, ceiling_training_frame
-
         dataset = CEILING_DATASETS[teacher]
         if dataset == "ambignq" and config.max_rows is None:
             config = dataclasses.replace(config, max_rows=AMBIGNQ_CEILING_ROWS)

@@ -37,6 +37,10 @@ import pandas as pd
 from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import atomic_path, sha256_file, sha256_text, write_json_atomic
 from ambig_lib.core.provenance import software_versions
+from ambig_lib.data.teacher_sets import load_teacher_set, teacher_set_source
+from ambig_lib.models.store import models_cache_dir
+from ambig_lib.models.students import encoder_only_load, resolve_student, student_label
+from ambig_lib.runs import run_dir, write_predictions
 
 SUMMARY_FILE = "static_summary.json"
 HEAD_FILE = "head.npz"
@@ -71,7 +75,6 @@ class StaticConfig:
 
     def base_label(self) -> str:
         """Path-safe name of the base encoder (a registered name, or the last part of a path)."""
-        from ambig_lib.models.students import student_label
 
         return student_label(self.base)
 
@@ -84,7 +87,6 @@ class StaticConfig:
 
 def static_encoder_dir(config: StaticConfig = StaticConfig()) -> Path:
     """Where the distilled static encoder of ``config`` is cached."""
-    from ambig_lib.models.store import models_cache_dir
 
     return models_cache_dir() / config.encoder_name()
 
@@ -106,7 +108,6 @@ def distill_static_encoder(config: StaticConfig = StaticConfig(), force: bool = 
 
     source = _base_dir(config)
     started = time.perf_counter()
-    from ambig_lib.models.students import encoder_only_load
 
     with encoder_only_load():
         model = AutoModel.from_pretrained(source)
@@ -182,8 +183,6 @@ def _create_embeddings_float64(model: Any, tokenized: list[list[int]], device: s
 
 
 def _base_dir(config: StaticConfig) -> Path:
-    from ambig_lib.models.students import resolve_student
-
     return resolve_student(config.base)
 
 
@@ -237,7 +236,6 @@ def static_label(config: StaticConfig = StaticConfig()) -> str:
 
 def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig()) -> Path:
     """``runs/static-<base>/<teacher>/<seed>``: summary, head and predictions (committed), export (not)."""
-    from ambig_lib.runs import run_dir
 
     return run_dir(static_label(config), teacher, seed)
 
@@ -245,7 +243,6 @@ def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticCon
 def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], seed: int = 0,
                              config: StaticConfig = StaticConfig()) -> dict[str, Path]:
     """Train (or reuse) the static student of ``teacher``; write ``predictions_<set>.tsv`` beside its summary."""
-    from ambig_lib.runs import write_predictions
 
     student = train_static_student(teacher, seed, config)
     encoder = load_static_encoder(student.encoder_dir)
@@ -263,7 +260,6 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     """Fit (or reuse) the head on teacher set ``teacher``; C picked by topic-grouped CV on that set only."""
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
-    from ambig_lib.data.teacher_sets import load_teacher_set, teacher_set_source
 
     run = static_run_dir(teacher, seed, config)
     encoder_dir = distill_static_encoder(config)

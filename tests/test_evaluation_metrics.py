@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import bootstrap
 from sklearn.metrics import f1_score, roc_auc_score
 
+from ambig_lib.core.markdown import to_markdown
 from ambig_lib.evaluation.metrics import (
     EvaluationError,
     binary_metrics,
@@ -15,7 +16,6 @@ from ambig_lib.evaluation.metrics import (
     macro_f1_resampled,
     roc_auc_resampled,
 )
-from ambig_lib.evaluation.tables import to_markdown
 
 Y = np.array([1, 1, 1, 0, 0, 1, 0, 1])
 P = np.array([0.9, 0.4, 0.7, 0.2, 0.6, 0.8, 0.1, 0.55])

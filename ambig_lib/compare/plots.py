@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ambig_lib.core import paths  # noqa: E402
-from ambig_lib.inspection.plots import save_figure  # noqa: E402
+from ambig_lib.core.figures import save_figure  # noqa: E402
 
 PUBLISHED_NOTE = "published (GPU, batch 32, padded to 512; ms per sample as logged)"
 

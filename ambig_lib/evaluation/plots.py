@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -16,44 +15,8 @@ import seaborn as sns  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from ambig_lib.core import paths  # noqa: E402
-from ambig_lib.core.io import atomic_path  # noqa: E402
-from ambig_lib.data.benchmarks import EVAL_SETS
-
-
-def _save(fig: plt.Figure, target: Path) -> Path:
-    target = Path(target)
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return target
-
-
-def learning_curves_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """Long frame ``fold, epoch, quantity, value`` from a training summary's per-fold history."""
-    rows = []
-    for fold in summary["folds"]:
-        for step in fold["history"]:
-            for quantity in ("train_loss", "val_loss", "val_macro_f1"):
-                rows.append({"fold": fold["fold"], "epoch": step["epoch"], "quantity": quantity,
-                             "value": step.get(quantity, np.nan), "best_epoch": fold["best_epoch"]})
-    return pd.DataFrame(rows)
-
-
-def plot_learning_curves(summary: Mapping[str, Any], target: Path | None = None) -> plt.Figure:
-    """Per-fold train loss, held-out synthetic loss and macro-F1 by epoch (the selected epoch marked)."""
-    frame = learning_curves_frame(summary)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for ax, quantity in zip(axes, ("train_loss", "val_loss", "val_macro_f1"), strict=True):
-        sub = frame[frame["quantity"] == quantity]
-        sns.lineplot(data=sub, x="epoch", y="value", hue="fold", marker="o", ax=ax, palette="tab10")
-        best = sub[sub["epoch"] == sub["best_epoch"]]
-        ax.scatter(best["epoch"], best["value"], s=90, facecolors="none", edgecolors="black", zorder=5)
-        ax.set_title(quantity.replace("_", " ") + (" (synthetic held-out fold)" if "val" in quantity else ""))
-        ax.set_ylabel("")
-    fig.suptitle(f"{summary['student']} on {summary['teacher']} (seed {summary['seed']}); circles = selected epoch")
-    if target is not None:
-        _save(fig, target)
-    return fig
+from ambig_lib.core.figures import DENSE_DPI, save_figure  # noqa: E402
+from ambig_lib.data.benchmarks import EVAL_SETS  # noqa: E402
 
 
 def plot_heatmap(table: pd.DataFrame, metric: str, dataset: str, target: Path | None = None) -> plt.Figure:
@@ -69,7 +32,7 @@ def plot_heatmap(table: pd.DataFrame, metric: str, dataset: str, target: Path | 
                     vmax=1.0, ax=ax, cbar_kws={"label": metric})
     ax.set_title(f"{metric} on {dataset} (mean over seeds)")
     if target is not None:
-        _save(fig, target)
+        save_figure(fig, target, dpi=DENSE_DPI)
     return fig
 
 
@@ -89,7 +52,7 @@ def plot_roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], dataset
     ax.set_title(f"ROC on {dataset}")
     ax.legend(fontsize=7, loc="lower right")
     if target is not None:
-        _save(fig, target)
+        save_figure(fig, target, dpi=DENSE_DPI)
     return fig
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import write_text_atomic
-from ambig_lib.evaluation.tables import compare_with_published, headline_markdown, to_markdown
+from ambig_lib.core.markdown import to_markdown
+from ambig_lib.evaluation.tables import compare_with_published, headline_markdown
 
 #: Decimals of ``evaluation.csv``. The Markdown (3 decimals) is always rendered from the CSV as written, so 04
 #: and 05's merge render identical tables; 6 decimals keep that rendering free of double rounding.

@@ -4,7 +4,6 @@ sources, the side-by-side with the published numbers, and their Markdown renderi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ambig_lib.core import paths
+from ambig_lib.core.markdown import to_markdown
 from ambig_lib.data.benchmarks import EVAL_SETS, PUBLISHED_BENCHMARKS, load_eval_set
 from ambig_lib.data.ceilings import CEILING_NOTES, ceiling_teacher
 from ambig_lib.data.teacher_sets import teacher_label
@@ -189,35 +189,6 @@ def roc_sources(table: pd.DataFrame, dataset: str) -> dict[str, tuple[np.ndarray
         path = run_dir(row["student"], ceiling_teacher(dataset), int(seed)) / f"predictions_{dataset}.tsv"
         curves[f"supervised ceiling {row['student']} (seed {seed})"] = (y, load_aligned_predictions(path, ref))
     return curves
-
-
-def aggregate_seeds(summaries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Mean and std over seeds of the per-run training numbers (synthetic-val F1, wall time, best epochs)."""
-    rows = [{"student": s["student"], "teacher": s["teacher"], "seed": s["seed"],
-             "mean_best_val_macro_f1": s["mean_best_val_macro_f1"], "wall_s": s["wall_s"],
-             "mean_best_epoch": float(np.mean([f["best_epoch"] for f in s["folds"]]))} for s in summaries]
-    if not rows:
-        return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    return frame.groupby(["student", "teacher"]).agg(
-        seeds=("seed", "count"), val_macro_f1_mean=("mean_best_val_macro_f1", "mean"),
-        val_macro_f1_std=("mean_best_val_macro_f1", "std"), best_epoch_mean=("mean_best_epoch", "mean"),
-        wall_s_mean=("wall_s", "mean"), wall_s_std=("wall_s", "std")).reset_index()
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.{digits}f}"
-    return "" if value is None else str(value)
-
-
-def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v, digits).replace("|", "\\|") for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
 
 
 def headline_markdown(table: pd.DataFrame) -> str:

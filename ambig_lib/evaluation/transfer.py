@@ -35,12 +35,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 from tqdm.auto import tqdm
 
 from ambig_lib.core import paths
+from ambig_lib.core.figures import save_figure
 from ambig_lib.core.io import sha256_text, write_json_atomic, write_text_atomic
 from ambig_lib.core.provenance import software_versions
 from ambig_lib.data.benchmarks import CLAMBER_HEADLINE_SUBCLASSES, TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
 from ambig_lib.evaluation.metrics import binary_metrics, bootstrap_ci, length_controlled_roc_auc
-from ambig_lib.inspection.plots import save_figure
 from ambig_lib.models.students import resolve_student, set_torch_threads
 from ambig_lib.training.baselines import fit_length_only
 

@@ -101,7 +101,6 @@ class GenerationConfig:
                     **settings: Any) -> GenerationConfig:
         """A config whose temperature / top_p / max_tokens default to the teacher's registered sampling
         (``ambig_lib.teachers.registry.default_sampling``); ``settings`` given as None are left at that."""
-
         merged: dict[str, Any] = {k: v for k, v in default_sampling(teacher).items()
                                   if k in {"temperature", "top_p", "max_tokens"}}
         merged.update({k: v for k, v in settings.items() if v is not None})
@@ -115,7 +114,6 @@ class GenerationConfig:
         ``topics2-<hash>`` (another list), ``seed1``, ``temp0.5``, ``topp0.9``, ``maxtok512``, ``attempts2``,
         ``neardup0.9``. ``batch_size`` changes how requests are sent, not the answers, so it is no tag.
         """
-
         tags = []
         packaged = generation_units(self.prompt)  # every packaged topic, or the default real seeds
         unit = "seeds" if get_prompt_style(self.prompt).unit_name == "seed" else "topics"
@@ -445,7 +443,6 @@ DEFAULT_REAL_SEEDS = 1000
 def generation_units(prompt: str, limit: int | None = None, topics_file: Path | None = None) -> list[str]:
     """What each request of ``prompt`` is about: the packaged topics (or ``topics_file``), or for a ``seed``
     style the real AmbigNQ-train seed questions (never the dev slice, never an evaluation text)."""
-
     if get_prompt_style(prompt).unit_name == "seed":
         if limit is not None and limit < 1:
             raise GenerationError(f"limit must be >= 1, got {limit}.")
@@ -466,6 +463,16 @@ def generate_sets(teacher: Teacher, configs: Sequence[GenerationConfig], out_dir
     """:func:`generate_set` for each config, keyed by set stem."""
     return {c.stem: generate_set(teacher, c, out_dir=out_dir, offline=offline, progress=progress, force=force)
             for c in configs}
+
+
+def generate_study(teacher: Teacher, teacher_name: str, prompt_styles: Sequence[str], limit: int | None = None,
+                   seed: int = 0, out_dir: str | Path | None = None, offline: bool = False, **settings: Any
+                   ) -> dict[str, GenerationResult]:
+    """01's generation: one set per prompt style from ``teacher`` (registered as ``teacher_name``, which picks
+    the default sampling), cached and resumable; ``settings`` are sampling and retry settings (None: the
+    teacher's defaults)."""
+    return generate_sets(teacher, make_configs(teacher_name, prompt_styles, limit=limit, seed=seed, **settings),
+                         out_dir=out_dir, offline=offline)
 
 
 def stage_counts(results: dict[str, GenerationResult]) -> pd.DataFrame:

@@ -138,7 +138,6 @@ def set_info(name: str) -> SetInfo:
 
 def shortcut_audit(frame: pd.DataFrame, seed: int = AUDIT_SEED, folds: int = AUDIT_FOLDS) -> dict[str, float]:
     """02's shortcut audit: cross-validated accuracy of a length-only and a TF-IDF classifier on the set."""
-
     texts = frame["initial_request"].astype(str).tolist()
     labels = frame["binary_label"].astype(int).tolist()
     words = pd.Series([word_count(t) for t in texts])

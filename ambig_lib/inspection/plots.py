@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")  # headless; notebooks still display the returned figures
@@ -11,16 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ambig_lib.core.io import atomic_path  # noqa: E402
-
 LABEL_PALETTE = {"specific": "#4C72B0", "ambiguous": "#DD8452"}
-
-
-def save_figure(fig: plt.Figure, target: Path) -> Path:
-    """Save a figure as PNG atomically (fixed DPI and no timestamp metadata: identical data, identical bytes)."""
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
-    return target
 
 
 def length_distribution_figure(lengths: pd.DataFrame, column: str = "words") -> plt.Figure:

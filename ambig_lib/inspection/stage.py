@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from ambig_lib.core import paths
+from ambig_lib.core.figures import save_figure
 from ambig_lib.core.io import write_text_atomic
 from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets, teacher_label
-from ambig_lib.inspection.plots import length_distribution_figure, save_figure, shortcut_accuracy_figure
+from ambig_lib.inspection.plots import length_distribution_figure, shortcut_accuracy_figure
 from ambig_lib.inspection.stats import inspection_table, length_long_format, wordpiece_token_counter
 from ambig_lib.models.store import resolve_model
 
@@ -55,3 +56,13 @@ def summary_view(table: pd.DataFrame) -> pd.DataFrame:
     columns = ["teacher", "rows", "topics_not_5_5", "exact_duplicates", "mean_words_specific",
                "mean_words_ambiguous", "length_only_cv_accuracy", "tfidf_cv_accuracy"]
     return table[[c for c in columns if c in table]].round(3)
+
+
+def shortcut_figure(result: InspectionResult) -> Path:
+    """The figure of the length shortcut (CV accuracy of length-only and TF-IDF models per set)."""
+    return next(path for path in result.files if path.name == "inspect_shortcut_accuracy.png")
+
+
+def length_figures(result: InspectionResult) -> list[Path]:
+    """The length distributions (words, and tokens when a tokenizer was given)."""
+    return [path for path in result.files if path.name.startswith("inspect_length")]

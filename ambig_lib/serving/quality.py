@@ -38,7 +38,6 @@ def variant_probabilities(model_dir: str | os.PathLike[str], queries: Sequence[s
 
 def evaluation_queries(datasets: Sequence[str] = PUBLISHED_BENCHMARKS) -> list[str]:
     """The queries of ``datasets``, concatenated in order (the order ``quality_table`` expects)."""
-
     return [q for name in datasets for q in load_eval_set(name)["initial_request"].astype(str)]
 
 
@@ -51,7 +50,6 @@ def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = P
     ``probabilities`` (variant -> P(ambiguous) over the concatenated datasets) skips the prediction step; it may
     hold variants no predictor serves (the static student's ``reference_fp32``).
     """
-
     frames = {name: load_eval_set(name) for name in datasets}
     queries = [q for f in frames.values() for q in f["initial_request"].astype(str)]
     labels = np.concatenate([f["binary_label"].astype(int).to_numpy() for f in frames.values()])

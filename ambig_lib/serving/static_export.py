@@ -102,7 +102,6 @@ def train_and_export(teacher: str, seed: int = 0, config: StaticConfig | None = 
 
     The export goes to ``runs/static-<base>/<teacher>/<seed>/export`` unless ``out_dir`` is given.
     """
-
     config = config or StaticConfig()
     student = train_static_student(teacher, seed, config)
     target = Path(out_dir) if out_dir is not None else static_run_dir(teacher, seed, config) / "export"

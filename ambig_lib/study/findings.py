@@ -18,6 +18,7 @@ import pandas as pd
 
 from ambig_lib.core.text import word_count
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
+from ambig_lib.evaluation.stage import EvaluationResult, TransferResult, real_datasets
 
 #: CSS class of the findings paragraph (the appendix index and checks find it by this class).
 FINDINGS_CLASS = "ambig-findings"
@@ -83,7 +84,6 @@ def _plural(n: int, word: str) -> str:
 
 def generation_findings(results: Mapping[str, Any]) -> Findings:
     """01: per set, rows written from how many topics, and how much shorter the ambiguous queries are."""
-
     if not results:
         return Findings(("No set was generated.",))
     parts = []
@@ -275,3 +275,8 @@ def transfer_findings(wide: pd.DataFrame) -> Findings:
 def combine(*parts: Findings) -> Findings:
     """One paragraph of the sentences of several findings, in order."""
     return Findings(tuple(sentence for part in parts for sentence in part.sentences))
+
+
+def evaluate_findings(evaluation: EvaluationResult, transfer: TransferResult) -> Findings:
+    """04's paragraph: the results on the published benchmarks, then the transfer study."""
+    return combine(evaluation_findings(evaluation.table, real_datasets(evaluation)), transfer_findings(transfer.wide))

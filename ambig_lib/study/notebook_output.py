@@ -25,13 +25,17 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
 from ambig_lib.core import paths
+from ambig_lib.core.markdown import to_markdown
 
 #: Environment variable naming the run log; set by :func:`headless` for the kernels papermill starts.
 LOG_ENV = "AMBIG_NOTEBOOK_LOG"
@@ -331,8 +335,6 @@ def facts(record: Mapping[str, Any], exclude: tuple[str, ...] = (), digits: int 
     Nested keys are joined with ``.``; ``exclude`` drops top-level keys; long hashes are shortened to 12
     characters; floats are rounded to ``digits``.
     """
-    import pandas as pd
-
     rows: list[tuple[str, str]] = []
 
     def walk(prefix: str, value: Any) -> None:
@@ -348,3 +350,20 @@ def facts(record: Mapping[str, Any], exclude: tuple[str, ...] = (), digits: int 
 
     walk("", {k: v for k, v in record.items() if k not in exclude})
     return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
+
+
+def show_markdown(text: str | os.PathLike[str]) -> None:
+    """Display Markdown: a string, or the content of a ``.md`` file (a table the stage wrote)."""
+    path = Path(text) if not isinstance(text, str) or (text.endswith(".md") and "\n" not in text) else None
+    display(Markdown(path.read_text(encoding="utf-8") if path is not None else text))
+
+
+def show_table(frame: Any, digits: int = 3) -> None:
+    """Display a DataFrame as a Markdown table (stable in the rendered appendix)."""
+    show_markdown(to_markdown(frame, digits))
+
+
+def show_figures(figures: os.PathLike[str] | str | Sequence[os.PathLike[str] | str]) -> None:
+    """Display saved PNG figures (one path or several), in order."""
+    for figure in [figures] if isinstance(figures, (str, os.PathLike)) else figures:
+        display(Image(filename=str(figure)))

@@ -118,7 +118,9 @@ def build_teacher(name: str, backend: str | None = None, **options: Any) -> Teac
     if chosen == "llamacpp":
         return LlamaCppTeacher(model=model, **_checked(LlamaCppTeacher, chosen, merged))
     if chosen == "vllm":
-        from ambig_lib.teachers.vllm_engine import VLLMTeacher  # vLLM is an optional extra: imported only when chosen
+        from ambig_lib.teachers.vllm_engine import (
+            VLLMTeacher,  # vLLM is an optional extra: imported only when chosen
+        )
 
         return VLLMTeacher(model=model, **_checked(VLLMTeacher, chosen, merged))
     if spec is not None and "llamacpp" in spec.backends and "base_url" not in merged:

@@ -59,7 +59,6 @@ def fit_tfidf_lr(texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> 
 def write_sklearn_baselines(teacher: str, frame: pd.DataFrame, eval_sets: dict[str, pd.DataFrame],
                             seed: int = 0) -> dict[str, Path]:
     """Fit ``length_only`` and ``tfidf_lr`` on a teacher set; write their predictions on every eval set."""
-
     texts = frame["initial_request"].astype(str).tolist()
     labels = frame["binary_label"].astype(int).tolist()
     written: dict[str, Path] = {}
@@ -107,7 +106,6 @@ def zero_shot_prototype_proba(student: str, texts: Sequence[str]) -> np.ndarray:
 
 def write_zero_shot(student: str, eval_sets: dict[str, pd.DataFrame]) -> dict[str, Path]:
     """Predictions of the zero-shot prototype baseline of ``student`` on every eval set."""
-
     written = {}
     for name, data in eval_sets.items():
         prob = zero_shot_prototype_proba(student, data["initial_request"].astype(str).tolist())
@@ -120,7 +118,6 @@ def write_zero_shot(student: str, eval_sets: dict[str, pd.DataFrame]) -> dict[st
 def train_ceiling(student: str, dataset: str, seed: int = 0, config: TrainConfig | None = None,
                   resume: bool = True) -> dict:
     """Train (or reuse) the supervised ceiling of ``student`` for ``dataset``; predictions on ``dataset``."""
-
     teacher = ceiling_teacher(dataset)
     frame, config, predict_sets = job_inputs(teacher, config or TrainConfig(), (dataset,))
     summary, _ = train_or_reuse(student, teacher, seed, frame, config, predict_sets, resume)
@@ -138,7 +135,6 @@ def run_baselines(students: Sequence[str], teachers: Sequence[str],
     while their configuration and training rows are unchanged. ``static_bases`` names the encoders whose static
     student is trained on every teacher set (heads are reused while their data and recipe are unchanged).
     """
-
     eval_sets = {name: load_eval_set(name) for name in datasets}
     rows = []
 

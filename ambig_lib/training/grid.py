@@ -49,7 +49,6 @@ class GridJob:
 def job_inputs(teacher: str, config: TrainConfig, datasets: Sequence[str]
                ) -> tuple[pd.DataFrame, TrainConfig, dict[str, pd.DataFrame]]:
     """Training rows, the effective config and the sets to predict for one teacher name."""
-
     if teacher in CEILING_DATASETS:
         dataset = CEILING_DATASETS[teacher]
         if dataset == "ambignq" and config.max_rows is None:

@@ -75,7 +75,6 @@ class StaticConfig:
 
     def base_label(self) -> str:
         """Path-safe name of the base encoder (a registered name, or the last part of a path)."""
-
         return student_label(self.base)
 
     def encoder_name(self) -> str:
@@ -87,7 +86,6 @@ class StaticConfig:
 
 def static_encoder_dir(config: StaticConfig = StaticConfig()) -> Path:
     """Where the distilled static encoder of ``config`` is cached."""
-
     return models_cache_dir() / config.encoder_name()
 
 
@@ -236,14 +234,12 @@ def static_label(config: StaticConfig = StaticConfig()) -> str:
 
 def static_run_dir(teacher: str, seed: int = 0, config: StaticConfig = StaticConfig()) -> Path:
     """``runs/static-<base>/<teacher>/<seed>``: summary, head and predictions (committed), export (not)."""
-
     return run_dir(static_label(config), teacher, seed)
 
 
 def write_static_predictions(teacher: str, eval_sets: dict[str, pd.DataFrame], seed: int = 0,
                              config: StaticConfig = StaticConfig()) -> dict[str, Path]:
     """Train (or reuse) the static student of ``teacher``; write ``predictions_<set>.tsv`` beside its summary."""
-
     student = train_static_student(teacher, seed, config)
     encoder = load_static_encoder(student.encoder_dir)
     written: dict[str, Path] = {}

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from serving_student import exported_dir
 
 from ambig_lib.cli.predict import main
 from ambig_lib.core import paths
@@ -24,23 +23,18 @@ class _Pipe(io.StringIO):
         return False
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    return exported_dir(paths.REPO_ROOT / "data" / "cache" / "dev_student" / "test-export")
-
-
 def _run(args: list[str], stdin: str = "") -> tuple[int, str]:
     out = io.StringIO()
     code = main(args, stdin=_Pipe(stdin), stdout=out)
     return code, out.getvalue()
 
 
-def test_arguments_give_tsv_matching_the_predictor(model_dir: Path) -> None:
-    code, text = _run([str(model_dir), *QUERIES])
+def test_arguments_give_tsv_matching_the_predictor(dev_export: Path) -> None:
+    code, text = _run([str(dev_export), *QUERIES])
     assert code == 0
     lines = text.splitlines()
     assert lines[0] == "label\tprobability\tquery"
-    expected = Predictor(model_dir, "int8").predict(QUERIES)
+    expected = Predictor(dev_export, "int8").predict(QUERIES)
     for line, query, (label, prob) in zip(lines[1:], QUERIES, expected, strict=True):
         name, p, q = line.split("\t")
         assert q == query
@@ -48,33 +42,33 @@ def test_arguments_give_tsv_matching_the_predictor(model_dir: Path) -> None:
         assert float(p) == pytest.approx(prob, abs=1e-6)
 
 
-def test_file_and_jsonl(model_dir: Path, tmp_path: Path) -> None:
+def test_file_and_jsonl(dev_export: Path, tmp_path: Path) -> None:
     source = tmp_path / "q.txt"
     source.write_text("\n".join(QUERIES) + "\n\n")
-    code, text = _run([str(model_dir), "--file", str(source), "--format", "jsonl", "--variant", "fp32"])
+    code, text = _run([str(dev_export), "--file", str(source), "--format", "jsonl", "--variant", "fp32"])
     assert code == 0
     records = [json.loads(line) for line in text.splitlines()]
     assert [r["query"] for r in records] == QUERIES
     assert all(r["label"] in ("clear", "ambiguous") and 0 < r["probability"] < 1 for r in records)
 
 
-def test_stdin(model_dir: Path) -> None:
-    code, text = _run([str(model_dir)], stdin="\n".join(QUERIES))
+def test_stdin(dev_export: Path) -> None:
+    code, text = _run([str(dev_export)], stdin="\n".join(QUERIES))
     assert code == 0
     assert len(text.splitlines()) == 1 + len(QUERIES)
 
 
-def test_errors_exit_2_with_reason(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_exit_2_with_reason(dev_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run([str(tmp_path / "missing"), "q"])[0] == 2
     assert "does not exist" in capsys.readouterr().err
-    assert _run([str(model_dir), "--file", str(tmp_path / "none.txt")])[0] == 2
+    assert _run([str(dev_export), "--file", str(tmp_path / "none.txt")])[0] == 2
     assert "no such file" in capsys.readouterr().err
-    assert _run([str(model_dir)], stdin="\n \n")[0] == 2
+    assert _run([str(dev_export)], stdin="\n \n")[0] == 2
     assert "No queries" in capsys.readouterr().err
 
 
-def test_module_entry_point(model_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(model_dir), "--format", "jsonl"],
+def test_module_entry_point(dev_export: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(dev_export), "--format", "jsonl"],
                           input="what is java\n", capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "what is java"
@@ -88,30 +82,30 @@ class _BytePipe(_Pipe):
         self.buffer = io.BytesIO(data)
 
 
-def test_options_may_follow_the_queries_or_precede_them(model_dir: Path) -> None:
+def test_options_may_follow_the_queries_or_precede_them(dev_export: Path) -> None:
     """``predict DIR --format jsonl "q"`` used to fail: options had to come after the queries."""
-    code, text = _run([str(model_dir), "--format", "jsonl", "what is java", "--variant", "fp32", "how to cook"])
+    code, text = _run([str(dev_export), "--format", "jsonl", "what is java", "--variant", "fp32", "how to cook"])
     assert code == 0
     assert [json.loads(line)["query"] for line in text.splitlines()] == ["what is java", "how to cook"]
 
 
-def test_lines_are_split_on_newline_only(model_dir: Path, tmp_path: Path) -> None:
+def test_lines_are_split_on_newline_only(dev_export: Path, tmp_path: Path) -> None:
     """Form feed, NEL and U+2028 used to split a line in two, so output rows no longer matched input lines."""
     source = tmp_path / "q.txt"
     queries = ["what is\x0cjava", "who won\x85the cup", "how to\u2028cook", "plain one"]
     source.write_bytes(("\r\n".join(queries) + "\n\n").encode("utf-8"))
-    code, text = _run([str(model_dir), "--file", str(source), "--format", "jsonl"])
+    code, text = _run([str(dev_export), "--file", str(source), "--format", "jsonl"])
     assert code == 0
     assert [json.loads(line)["query"] for line in text.splitlines()] == queries
 
 
-def test_undecodable_input_names_the_line_and_classifies_nothing(model_dir: Path, tmp_path: Path,
+def test_undecodable_input_names_the_line_and_classifies_nothing(dev_export: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Non-UTF-8 input used to give a raw UnicodeDecodeError traceback (exit 1)."""
     data = b"what is java\nbad \xff line\nhow to cook\n"
     source = tmp_path / "latin1.txt"
     source.write_bytes(data)
-    for args, stdin in (([str(model_dir), "--file", str(source)], b""), ([str(model_dir)], data)):
+    for args, stdin in (([str(dev_export), "--file", str(source)], b""), ([str(dev_export)], data)):
         out = io.StringIO()
         assert main(args, stdin=_BytePipe(stdin), stdout=out) == 2
         err = capsys.readouterr().err
@@ -119,15 +113,15 @@ def test_undecodable_input_names_the_line_and_classifies_nothing(model_dir: Path
         assert "line 2 (byte 0xff at column 5) not UTF-8; nothing was classified" in err
 
 
-def test_nul_only_line_gets_no_label(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nul_only_line_gets_no_label(dev_export: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    assert main([str(model_dir)], stdin=_BytePipe(b"what is java\n\x00\x00\n"), stdout=out) == 2
+    assert main([str(dev_export)], stdin=_BytePipe(b"what is java\n\x00\x00\n"), stdout=out) == 2
     assert out.getvalue() == ""
     assert "stdin: line 2 holds only control characters" in capsys.readouterr().err
 
 
-def test_long_queries_are_said_to_be_truncated(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, text = _run([str(model_dir), "short one", " ".join(["which"] * 100)])
+def test_long_queries_are_said_to_be_truncated(dev_export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _run([str(dev_export), "short one", " ".join(["which"] * 100)])
     assert code == 0 and len(text.splitlines()) == 3
     assert "note: query 2 longer than 64 tokens: classified on the first 64 tokens." in capsys.readouterr().err
 
@@ -135,13 +129,13 @@ def test_long_queries_are_said_to_be_truncated(model_dir: Path, capsys: pytest.C
 @pytest.mark.parametrize("damage, message", [
     ("truncate", "model.int8.onnx has"), ("empty", "model.int8.onnx has 0 bytes"),
     ("meta", "export.json is not valid JSON"), ("tokenizer", "tokenizer.json is missing")])
-def test_broken_model_directories_are_one_line_exit_2(model_dir: Path, tmp_path: Path, damage: str, message: str,
+def test_broken_model_directories_are_one_line_exit_2(dev_export: Path, tmp_path: Path, damage: str, message: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A truncated graph, a broken export.json or a missing tokenizer used to give raw tracebacks (exit 1)."""
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("model.int8.onnx", "tokenizer.json", "export.json"):
-        shutil.copyfile(model_dir / name, broken / name)
+        shutil.copyfile(dev_export / name, broken / name)
     graph = broken / "model.int8.onnx"
     if damage == "truncate":
         graph.write_bytes(graph.read_bytes()[:1000])

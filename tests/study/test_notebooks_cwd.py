@@ -48,7 +48,7 @@ def _assert_clean(executed: Path, out: Path) -> None:
                                                              f"results/notebooks/{executed.name}")  # portable
     text = executed.read_text()
     # nothing names the checkout or the output folder by its absolute path (third-party warnings that name
-    # their own source files are issue 17's; tests/test_portable_paths.py scans the committed notebooks)
+    # their own source files are issue 17's; tests/core/test_portable_paths.py scans the committed notebooks)
     assert str(paths.REPO_ROOT) not in text and str(out) not in text
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from serving_student import exported_dir
 
 from ambig_lib.compare.latency import (
     LATENCY_COLUMNS,
@@ -30,13 +29,7 @@ from ambig_lib.compare.latency import (
     write_latency_tables,
 )
 from ambig_lib.compare.plots import write_latency_figures
-from ambig_lib.core import paths
 from ambig_lib.data.benchmarks import load_eval_set
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    return exported_dir(paths.REPO_ROOT / "data" / "cache" / "dev_student" / "test-export")
 
 
 def test_benchmark_queries_are_real_seeded_and_bounded() -> None:
@@ -78,8 +71,8 @@ def test_time_throughput_counts_queries_per_second() -> None:
         time_throughput(batch, ["x"], batch_size=0)
 
 
-def test_study_rows_have_columns_percentiles_and_provenance(model_dir: Path, tmp_path: Path) -> None:
-    specs = student_specs(model_dir, threads=1, variants=("onnx_int8",))
+def test_study_rows_have_columns_percentiles_and_provenance(dev_export: Path, tmp_path: Path) -> None:
+    specs = student_specs(dev_export, threads=1, variants=("onnx_int8",))
     config = LatencyConfig(n_queries=120, warmup=10, batch_sizes=(8, 64), cold_start=True)
     table, samples = run_latency_study(specs, config)
     assert list(table.columns[: len(LATENCY_COLUMNS)]) == LATENCY_COLUMNS
@@ -102,24 +95,24 @@ def test_study_rows_have_columns_percentiles_and_provenance(model_dir: Path, tmp
     assert all(p.stat().st_size > 5000 for p in figures.values())
 
 
-def test_pytorch_system_answers_like_the_onnx_one(model_dir: Path) -> None:
-    torch_system = load_system(SystemSpec("student", "pytorch_fp32", str(model_dir)))
-    onnx_system = load_system(SystemSpec("student", "onnx_fp32", str(model_dir)))
+def test_pytorch_system_answers_like_the_onnx_one(dev_export: Path) -> None:
+    torch_system = load_system(SystemSpec("student", "pytorch_fp32", str(dev_export)))
+    onnx_system = load_system(SystemSpec("student", "onnx_fp32", str(dev_export)))
     query = "what is the best laptop"
     assert torch_system.predict_one(query).probability == pytest.approx(
         onnx_system.predict_one(query).probability, abs=1e-3)
 
 
-def test_cold_start_runs_in_a_fresh_process(model_dir: Path) -> None:
-    seconds = cold_start_s(SystemSpec("student", "onnx_int8", str(model_dir)), "what is java")
+def test_cold_start_runs_in_a_fresh_process(dev_export: Path) -> None:
+    seconds = cold_start_s(SystemSpec("student", "onnx_int8", str(dev_export)), "what is java")
     assert 0 < seconds < 120
     with pytest.raises(LatencyError, match="cold start of student/onnx_int8 failed"):
-        cold_start_s(SystemSpec("student", "onnx_int8", str(model_dir / "missing")), "what is java")
+        cold_start_s(SystemSpec("student", "onnx_int8", str(dev_export / "missing")), "what is java")
 
 
-def test_unknown_systems_are_rejected(model_dir: Path) -> None:
+def test_unknown_systems_are_rejected(dev_export: Path) -> None:
     with pytest.raises(LatencyError, match="Unknown student variant"):
-        load_system(SystemSpec("student", "onnx_fp16", str(model_dir)))
+        load_system(SystemSpec("student", "onnx_fp16", str(dev_export)))
     with pytest.raises(LatencyError, match="Unknown system"):
         load_system(SystemSpec("gpt", "x", "y"))
 

@@ -1,18 +1,21 @@
-"""The command-line predictor: arguments, files, stdin, TSV and JSON lines, errors."""
+"""``ambig predict``: arguments, files, stdin, TSV and JSON lines, errors."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TextIO
+from unittest import mock
 
 import pytest
 from serving_student import exported_dir
 
-from ambig_lib.cli.predict import main
+from ambig_lib.cli.main import main
 from ambig_lib.core import paths
 from ambig_lib.serving.predictor import Predictor
 
@@ -29,9 +32,15 @@ def model_dir() -> Path:
     return exported_dir(paths.REPO_ROOT / "data" / "cache" / "dev_student" / "test-export")
 
 
+def _predict(args: list[str], stdin: TextIO, stdout: TextIO) -> int:
+    """``ambig predict ARGS`` in this process, reading ``stdin`` and writing ``stdout``."""
+    with mock.patch.object(sys, "stdin", stdin), contextlib.redirect_stdout(stdout):
+        return main(["predict", *args])
+
+
 def _run(args: list[str], stdin: str = "") -> tuple[int, str]:
     out = io.StringIO()
-    code = main(args, stdin=_Pipe(stdin), stdout=out)
+    code = _predict(args, _Pipe(stdin), out)
     return code, out.getvalue()
 
 
@@ -74,7 +83,7 @@ def test_errors_exit_2_with_reason(model_dir: Path, tmp_path: Path, capsys: pyte
 
 
 def test_module_entry_point(model_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(model_dir), "--format", "jsonl"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib", "predict", str(model_dir), "--format", "jsonl"],
                           input="what is java\n", capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "what is java"
@@ -113,7 +122,7 @@ def test_undecodable_input_names_the_line_and_classifies_nothing(model_dir: Path
     source.write_bytes(data)
     for args, stdin in (([str(model_dir), "--file", str(source)], b""), ([str(model_dir)], data)):
         out = io.StringIO()
-        assert main(args, stdin=_BytePipe(stdin), stdout=out) == 2
+        assert _predict(args, _BytePipe(stdin), out) == 2
         err = capsys.readouterr().err
         assert out.getvalue() == "" and len(err.strip().splitlines()) == 1
         assert "line 2 (byte 0xff at column 5) not UTF-8; nothing was classified" in err
@@ -121,7 +130,7 @@ def test_undecodable_input_names_the_line_and_classifies_nothing(model_dir: Path
 
 def test_nul_only_line_gets_no_label(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    assert main([str(model_dir)], stdin=_BytePipe(b"what is java\n\x00\x00\n"), stdout=out) == 2
+    assert _predict([str(model_dir)], _BytePipe(b"what is java\n\x00\x00\n"), out) == 2
     assert out.getvalue() == ""
     assert "stdin: line 2 holds only control characters" in capsys.readouterr().err
 
@@ -151,7 +160,7 @@ def test_broken_model_directories_are_one_line_exit_2(model_dir: Path, tmp_path:
         (broken / "export.json").write_text("{")
     else:
         (broken / "tokenizer.json").unlink()
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(broken), "what is java"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib", "predict", str(broken), "what is java"],
                           capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

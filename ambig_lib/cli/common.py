@@ -8,6 +8,7 @@ no traceback); 130 on Ctrl-C (one line); 1 on an internal error (the traceback, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -106,6 +107,29 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--option {item!r}: the value is not valid YAML ({str(exc).splitlines()[0]}); "
                              "quote it or fix the value.") from None
     return options
+
+
+def dataclass_options(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``--option`` values as keyword arguments of the dataclass ``cls``: names checked against its fields,
+    values coerced to the field's type where YAML reads them otherwise (``3e-5`` is a string in YAML 1.1)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise UsageError(f"--option {', '.join(unknown)}: not a {cls.__name__} field; choose from "
+                         f"{', '.join(sorted(fields))}.")
+    coerced: dict[str, Any] = {}
+    for key, value in options.items():
+        annotation = str(fields[key].type)
+        if "float" in annotation and (isinstance(value, str) or type(value) is int):
+            try:
+                value = float(value)
+            except ValueError:
+                raise UsageError(f"--option {key}={value!r}: expected a number ({cls.__name__}.{key} is "
+                                 f"{annotation}).") from None
+        elif "tuple" in annotation and isinstance(value, list):
+            value = tuple(value)
+        coerced[key] = value
+    return coerced
 
 
 @contextmanager

@@ -9,7 +9,6 @@ trains that fold alone when its checkpoint is not on disk). The export is what `
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ambig_lib.cli.common import (
     add_option,
     add_subcommand,
     add_threads,
+    dataclass_options,
     parse_options,
     positive_int,
 )
@@ -53,14 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def export_options(args: argparse.Namespace) -> ExportOptions:
     """``ExportOptions`` defaults, then ``--option``, then ``--max-length``."""
-    known = {f.name for f in dataclasses.fields(ExportOptions)}
-    overrides = parse_options(args.option)
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UsageError(f"--option {', '.join(unknown)}: not an ExportOptions field; choose from "
-                         f"{', '.join(sorted(known))}.")
-    if "quantize_ops" in overrides:
-        overrides["quantize_ops"] = tuple(overrides["quantize_ops"])
+    overrides = dataclass_options(ExportOptions, parse_options(args.option))
     if args.max_length is not None:
         overrides["max_length"] = args.max_length
     return ExportOptions(**overrides)

@@ -10,16 +10,15 @@ be set with ``--option FIELD=VALUE`` (e.g. ``--option learning_rate=3e-5``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
 from ambig_lib.cli.common import (
     Interrupted,
-    UsageError,
     add_offline,
     add_option,
     add_subcommand,
     add_threads,
+    dataclass_options,
     parse_options,
     positive_int,
 )
@@ -60,14 +59,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def train_config(args: argparse.Namespace) -> Any:
     """The ``TrainConfig`` of the command line: the dataclass defaults, then ``--option``, then the flags."""
+    overrides = parse_options(args.option)  # a malformed --option fails before torch is imported
     from ambig_lib.training.finetune import TrainConfig  # imports torch: only when training
 
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    overrides = parse_options(args.option)
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UsageError(f"--option {', '.join(unknown)}: not a TrainConfig field; choose from "
-                         f"{', '.join(sorted(known))}.")
+    overrides = dataclass_options(TrainConfig, overrides)
     overrides.update({field: getattr(args, flag) for flag, field in FLAG_FIELDS.items()
                       if getattr(args, flag) is not None})
     if args.no_fold_models:
@@ -77,13 +72,14 @@ def train_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the grid and print one row per run."""
-    from ambig_lib.training.grid import run_grid  # imports torch and transformers: only when training
-
+    parse_options(args.option)  # a malformed --option fails first (train_config reads it again, after torch)
     teachers = resolve_teacher_sets(args.teachers)
     for teacher in dict.fromkeys(teachers):  # a typo or a broken set fails now, before torch is imported
         if teacher not in CEILING_DATASETS:
             load_teacher_set(teacher)
     config = train_config(args)
+    from ambig_lib.training.grid import run_grid  # imports torch and transformers: only when training
+
     try:
         table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
                          jobs=args.jobs)

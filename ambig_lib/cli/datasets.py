@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from ambig_lib.cli.common import add_subcommand
 from ambig_lib.data.teacher_sets import teacher_set_names
 from ambig_lib.inspection.hf_datasets import (
     CARD_NAME,
@@ -20,14 +18,14 @@ from ambig_lib.inspection.hf_datasets import (
     teacher_dataset,
 )
 
+SUMMARY = "teacher sets as Hugging Face datasets: list, export, push"
 EXAMPLES = ("ambig datasets list                                   # every teacher set and its rows",
             "ambig datasets export seed/gpt-4.1 --out hf/gpt-4.1   # parquet + dataset card",
             "HF_TOKEN=... ambig datasets push hf/gpt-4.1 --repo-id USER/ambig-gpt-4.1")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "datasets", "teacher sets as Hugging Face datasets: list, export, push",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig datasets``."""
     actions = parser.add_subparsers(dest="action", metavar="{list,export,push}", required=True)
     actions.add_parser("list", help="the registered teacher sets and their row counts")
     export = actions.add_parser("export", help="write a dataset folder (parquet + dataset card)")
@@ -37,7 +35,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     push.add_argument("folder", type=Path)
     push.add_argument("--repo-id", required=True, help="USER/NAME of the dataset repository")
     push.add_argument("--private", action="store_true")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,19 +10,18 @@ predictions (``ambig train`` first); the LLM-direct rows already in ``evaluation
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from ambig_lib.cli.common import add_offline, add_subcommand, add_threads, positive_int
+from ambig_lib.cli import common
 from ambig_lib.data.teacher_sets import resolve_teacher_sets
 
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
+SUMMARY = "build the evaluation tables (baselines, ceilings, students)"
 EXAMPLES = ("ambig evaluate --students minilm --teachers published --seeds 0 --no-ceilings",
             "ambig evaluate                         # notebook 04's defaults: minilm mpnet, the study's sets, seeds 0 1 2")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "evaluate", "build the evaluation tables (baselines, ceilings, students)",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig evaluate``."""
     parser.add_argument("--students", nargs="+", default=["minilm", "mpnet"],
                         help="students whose runs (and zero-shot baselines) enter the table")
     parser.add_argument("--teachers", nargs="+", default=["study"],
@@ -30,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "names or paths")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
-    parser.add_argument("--n-resamples", type=positive_int, default=1000,
+    parser.add_argument("--n-resamples", type=common.positive_int, default=1000,
                         help="bootstrap resamples for the 95%% intervals (default: 1000)")
     parser.add_argument("--no-baselines", action="store_true", help="do not (re)write the baselines' predictions")
     parser.add_argument("--no-ceilings", action="store_true", help="do not train or reuse the supervised ceilings")
@@ -38,9 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--ceiling-seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--static-students", nargs="*", default=["minilm"],
                         help="encoders whose static student enters the table (none: give the flag alone)")
-    add_offline(parser)
-    add_threads(parser)
-    return parser
+    common.add_offline(parser)
+    common.add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

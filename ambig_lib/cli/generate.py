@@ -11,17 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-from ambig_lib.cli.common import (
-    Interrupted,
-    add_offline,
-    add_option,
-    add_subcommand,
-    add_threads,
-    interrupted_message,
-    parse_options,
-)
+from ambig_lib.cli import common
 from ambig_lib.core import paths
 from ambig_lib.generation.prompts import PROMPT_STYLES
 from ambig_lib.generation.stage import (
@@ -35,19 +26,19 @@ from ambig_lib.generation.stage import (
 from ambig_lib.teachers.cache import CachedTeacher
 from ambig_lib.teachers.registry import build_teacher
 
+SUMMARY = "a teacher LLM writes a synthetic teacher set"
 EXAMPLES = ("ambig generate --teacher qwen2.5-coder-1.5b --prompt length_matched --limit 10",
             "ambig generate --prompt length_matched --limit 3 --offline      # answered from the committed cache",
             "ambig generate --teacher gpt-4.1 --backend openai-batch --prompt seed   # OPENAI_API_KEY")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "generate", "a teacher LLM writes a synthetic teacher set", EXAMPLES,
-                            description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig generate``."""
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b",
                         help="teacher name from the registry (default: qwen2.5-coder-1.5b)")
     parser.add_argument("--backend", default=None, help="backend (llamacpp, openai, openai-batch, vllm); "
                         "default: the teacher's registered backend")
-    add_option(parser)
+    common.add_option(parser)
     parser.add_argument("--prompt", default="length_matched", choices=sorted(PROMPT_STYLES))
     parser.add_argument("--limit", type=int, default=None, help="first N topics (or real seeds for real_seeded; default: all topics, 1000 seeds)")
     parser.add_argument("--topics-file", type=Path, default=None, help="a topics file instead of the packaged list")
@@ -61,12 +52,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--near-duplicate-threshold", type=float,
                         default=GenerationConfig.near_duplicate_threshold)
     parser.add_argument("--out-dir", type=Path, default=None, help="default: data/synthetic")
-    add_offline(parser, "; teacher answers only from the response cache")
-    add_threads(parser)
+    common.add_offline(parser, "; teacher answers only from the response cache")
+    common.add_threads(parser)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing set even though it was generated with other settings")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             args.teacher, args.prompt, topics, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
             max_tokens=args.max_tokens, max_attempts=args.max_attempts, batch_size=args.batch_size,
             near_duplicate_threshold=args.near_duplicate_threshold)
-        options = parse_options(args.option)
+        options = common.parse_options(args.option)
         out_dir = args.out_dir if args.out_dir is not None else paths.synthetic_dir()
         files = output_paths(config, out_dir)
         check_replaceable(config, files, args.force)  # before loading a model
@@ -87,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         result = generate_set(cache, config, out_dir=out_dir, offline=args.offline,
                               progress=not args.no_progress, force=args.force)
     except KeyboardInterrupt:
-        raise Interrupted(interrupted_message(cache)) from None
+        raise common.Interrupted(common.interrupted_message(cache)) from None
     print(json.dumps(result.counts, indent=2))
     print(length_summary(result.frame).to_string())
     print(json.dumps({"this_run": result.provenance["this_run"]}, indent=2))

@@ -9,29 +9,27 @@ can read the label off the query length.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from ambig_lib.cli.common import add_offline, add_subcommand, add_threads, positive_int
+from ambig_lib.cli import common
 from ambig_lib.inspection.stage import run_inspection, summary_view
 
+SUMMARY = "inspect teacher sets: lengths, defects, shortcut audit"
 EXAMPLES = ("ambig inspect                                   # every teacher set ('all')",
             "ambig inspect --teachers published generated/qwen2.5-coder-1.5b_length_matched --no-write")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "inspect", "inspect teacher sets: lengths, defects, shortcut audit",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig inspect``."""
     parser.add_argument("--teachers", nargs="+", default=["all"],
                         help="teacher-set specification: names, paths or keywords ('published', 'generated', "
                              "'all', ...); default: all")
     parser.add_argument("--tokenizer", default="minilm",
                         help="model whose WordPiece tokenizer counts tokens (default: minilm); 'none' skips tokens")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shortcut audit's folds (default: 0)")
-    parser.add_argument("--folds", type=positive_int, default=5, help="folds of the shortcut audit (default: 5)")
+    parser.add_argument("--folds", type=common.positive_int, default=5, help="folds of the shortcut audit (default: 5)")
     parser.add_argument("--no-write", action="store_true", help="print the table; write no file")
-    add_offline(parser)
-    add_threads(parser)
-    return parser
+    common.add_offline(parser)
+    common.add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from ambig_lib.cli.common import add_subcommand, add_threads, positive_int
+from ambig_lib.cli.common import add_threads, positive_int
 from ambig_lib.compare.latency import (
     DEFAULT_BATCH_SIZES,
     LATENCY_COLUMNS,
@@ -25,13 +24,13 @@ from ambig_lib.compare.latency import (
     write_latency_tables,
 )
 
+SUMMARY = "time an exported student (batch 1, throughput, cold start)"
 EXAMPLES = ("ambig latency exports/minilm-gpt-4.1 --queries 200 --variants onnx_int8 --no-cold-start",
             "ambig latency exports/minilm-gpt-4.1 --threads 2 --out-dir /tmp/latency")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "latency", "time an exported student (batch 1, throughput, cold start)",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig latency``."""
     parser.add_argument("model_dir", type=Path, help="a directory written by ambig export")
     parser.add_argument("--system", choices=STUDENT_SYSTEMS, default="student",
                         help="student (transformer export) or static_student (static export)")
@@ -45,7 +44,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=LatencyConfig.seed, help="query shuffle (default: %(default)s)")
     add_threads(parser, "CPU threads of the predictor (default: 1)", default=1)
     parser.add_argument("--out-dir", type=Path, default=None, help="write latency.csv and latency_samples.csv here")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ambig_lib.cli import (
+    common,
     datasets,
     evaluate,
     export,
@@ -24,7 +25,6 @@ from ambig_lib.cli import (
     study,
     train,
 )
-from ambig_lib.cli.common import PROG, Parser, example_epilog, run_command
 
 #: Subcommands in pipeline order, then the study's tools.
 COMMANDS = {"generate": generate, "inspect": inspect, "train": train, "evaluate": evaluate,
@@ -36,9 +36,9 @@ INTERMIXED = ("predict",)
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``ambig`` parser and its subparsers by name."""
-    parser = Parser(prog=PROG, description="Query-ambiguity detection by distillation: one subcommand per stage of the pipeline.",
+    parser = common.Parser(prog=common.PROG, description="Query-ambiguity detection by distillation: one subcommand per stage of the pipeline.",
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=example_epilog("ambig generate --prompt length_matched --limit 3 --offline",
+                    epilog=common.example_epilog("ambig generate --prompt length_matched --limit 3 --offline",
                                           "ambig train --students minilm --teachers published --seeds 0",
                                           "ambig study --profile quick",
                                           notes="Run 'ambig <subcommand> --help' for each subcommand's options "
@@ -47,7 +47,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     subparsers = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
     subs = {}
     for name, module in COMMANDS.items():
-        sub = module.add_parser(subparsers)
+        sub = common.add_subcommand(subparsers, name, module.SUMMARY, module.EXAMPLES, description=module.__doc__)
+        module.add_arguments(sub)
         sub.set_defaults(run=module.run)
         subs[name] = sub
     return parser, subs
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, one line on stderr already)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    return run_command(args.run, args)
+    return common.run_command(args.run, args)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from ambig_lib.cli.common import add_subcommand, add_threads, positive_int
+from ambig_lib.cli.common import add_threads, positive_int
 from ambig_lib.serving.layout import VARIANTS, ServingError
 from ambig_lib.serving.predictor import Predictor, has_text
 
@@ -106,14 +106,14 @@ def format_lines(queries: Sequence[str], predictions: Sequence[tuple[int, float]
     return lines
 
 
+SUMMARY = "classify queries with an exported student (ONNX)"
 EXAMPLES = ('ambig predict MODEL_DIR "what is java" "who won the 2018 world cup"',
             "ambig predict MODEL_DIR --file queries.txt --format jsonl",
             "cat queries.txt | ambig predict MODEL_DIR")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "predict", "classify queries with an exported student (ONNX)", EXAMPLES,
-                            description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig predict``."""
     parser.add_argument("model_dir", help="directory written by ambig export (ambig_lib.serving.export.export_onnx)")
     parser.add_argument("queries", nargs="*", help="queries to classify (else --file or stdin)")
     parser.add_argument("--file", "-f", help="file with one query per line ('-' for stdin)")
@@ -121,7 +121,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--variant", choices=VARIANTS, default="int8")
     add_threads(parser, "onnxruntime threads (default: 1)", default=1)
     parser.add_argument("--batch-size", type=positive_int, default=64)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,26 +10,23 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
-from typing import Any
 
-from ambig_lib.cli.common import add_subcommand
 from ambig_lib.core.io import write_json_atomic
 from ambig_lib.study.reproduce import report, reproduce
 
+SUMMARY = "re-run the study in a scratch folder and list what differs"
 EXAMPLES = ("ambig reproduce                     # re-run the whole study into a scratch folder and compare",
             "ambig reproduce --only 02 04        # selected notebooks")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "reproduce", "re-run the study in a scratch folder and list what differs",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig reproduce``."""
     parser.add_argument("--profile", default="default", help="a profile whose outputs are committed (default)")
     parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem; default: all")
     parser.add_argument("--scratch", type=Path, default=None, help="scratch folder (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (default: removed when "
                         "nothing differs)")
     parser.add_argument("--json", type=Path, default=None, help="also write the differences as JSON here")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from ambig_lib.cli.common import add_subcommand
 from ambig_lib.core import paths
 from ambig_lib.generation.strategies import build_all
 
+SUMMARY = "build the counterfactual set and the deletion controls"
 EXAMPLES = ("ambig strategies                      # counterfactual set + every missing control",
             "ambig generate --prompt taxonomy --out-dir data/synthetic/strategies --option n_threads=1")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "strategies", "build the counterfactual set and the deletion controls",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig strategies``."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rebuild-controls", action="store_true", help="rebuild every control, not only the "
                         "missing or outdated ones")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

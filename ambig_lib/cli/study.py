@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
-from ambig_lib.cli.common import add_offline, add_subcommand, add_threads
+from ambig_lib.cli.common import add_offline, add_threads
 from ambig_lib.study.runner import (
     NotebookFailedError,
     load_profile,
@@ -24,15 +23,15 @@ from ambig_lib.study.runner import (
     study_notebooks,
 )
 
+SUMMARY = "run the study's notebooks with papermill (run_all.sh)"
 EXAMPLES = ("ambig study                                  # the offline default profile (no API key, no GPU)",
             "ambig study --profile quick                  # a fast smoke run",
             "ambig study --only 04 --set 04:ceilings=false --set seeds=[0]   # override parameters (YAML values)",
             "ambig study --list                           # the notebooks and the parameters each gets")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "study", "run the study's notebooks with papermill (run_all.sh)", EXAMPLES,
-                            description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig study``."""
     parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
     parser.add_argument("--only", nargs="+", help="notebooks to run, by prefix (02) or stem")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
@@ -43,7 +42,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--lab", action="store_true", help="open the notebooks in JupyterLab instead")
     add_offline(parser, "; the notebooks' kernels inherit it")
     add_threads(parser, "CPU threads for torch and llama.cpp in the notebooks' kernels (default: the free cores)")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,16 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ambig_lib.compare import llm_direct
-from ambig_lib.compare.latency import (
-    LATENCY_COLUMNS,
-    LatencyConfig,
-    llm_spec,
-    ratios,
-    run_latency_study,
-    student_specs,
-    write_latency_tables,
-)
+from ambig_lib.compare import latency, llm_direct
 from ambig_lib.compare.plots import combine_quality, write_latency_figures
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
 from ambig_lib.evaluation.report import merge_rows
@@ -131,25 +122,25 @@ class LatencyRun:
 
     @property
     def view(self) -> pd.DataFrame:
-        return self.table[LATENCY_COLUMNS + ["load_average_1m"]].round(4)
+        return self.table[latency.LATENCY_COLUMNS + ["load_average_1m"]].round(4)
 
     @property
     def ratios(self) -> pd.DataFrame:
-        return ratios(self.table).round(3)
+        return latency.ratios(self.table).round(3)
 
 
 def measure_latency(export: ExportedStudent, static: StaticTier, threads: Sequence[int], llm_teacher: str,
-                    llm_modes: Sequence[str], llm_threads: int, config: LatencyConfig) -> LatencyRun:
+                    llm_modes: Sequence[str], llm_threads: int, config: latency.LatencyConfig) -> LatencyRun:
     """Batch-1 latency, throughput and cold start of every served system (no response cache: every LLM call
     reaches the model); writes ``latency.csv`` and ``latency_samples.csv``."""
-    specs = [s for t in threads for s in student_specs(export.dir, threads=t)]
+    specs = [s for t in threads for s in latency.student_specs(export.dir, threads=t)]
     if static.target is not None:
-        specs += [s for t in threads for s in student_specs(static.target, threads=t,
+        specs += [s for t in threads for s in latency.student_specs(static.target, threads=t,
                                                             variants=("onnx_fp32", "onnx_int8"),
                                                             system="static_student")]
-    specs += [llm_spec(llm_teacher, mode, llm_threads) for mode in llm_modes]
-    table, samples = run_latency_study(specs, config)
-    write_latency_tables(table, samples)
+    specs += [latency.llm_spec(llm_teacher, mode, llm_threads) for mode in llm_modes]
+    table, samples = latency.run_latency_study(specs, config)
+    latency.write_latency_tables(table, samples)
     machine = table[[c for c in table.columns if c == "cpu" or c.startswith("version_")
                      or c in ("logical_cores", "gpu")]].iloc[0].to_dict()
     return LatencyRun(table, samples, machine)

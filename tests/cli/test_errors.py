@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from assertions import assert_one_line_error
 
 from ambig_lib.cli.main import main
 from ambig_lib.core import paths
@@ -17,14 +18,6 @@ from ambig_lib.generation.topics import load_topics
 from ambig_lib.teachers.cache import CachedTeacher
 
 COMMITTED = GenerationConfig.for_teacher("qwen2.5-coder-1.5b", "length_matched", load_topics())
-
-
-def _one_line_error(err: str, *needles: str) -> None:
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def test_generate_refuses_to_replace_a_set_made_with_other_settings(synthetic_co
     code = main(["generate", "--prompt", "length_matched", "--offline", "--no-progress", "--out-dir",
                  str(synthetic_copy)])
     assert code == 2
-    _one_line_error(capsys.readouterr().err, "other settings (max_attempts: 5 there, 4 now)", "--force")
+    assert_one_line_error(capsys.readouterr().err, "other settings (max_attempts: 5 there, 4 now)", "--force")
     assert output_paths(COMMITTED, synthetic_copy)["tsv"].read_bytes() == before
 
 
@@ -71,7 +64,7 @@ def test_bad_backend_options_are_one_line(command: str, option: str, message: st
     """``--option bogus=1`` used to raise a raw TypeError."""
     extra = ["--out-dir", str(tmp_path)] if command == "generate" else ["--cache", str(tmp_path / "c.jsonl")]
     assert main([command, "--option", option, "--offline", *extra]) == 2
-    _one_line_error(capsys.readouterr().err, message)
+    assert_one_line_error(capsys.readouterr().err, message)
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "two"])
@@ -80,7 +73,7 @@ def test_llm_direct_limit_must_be_positive(limit: str, capsys: pytest.CaptureFix
     assert main(["llm-direct", "--limit", limit, "--offline"]) == 2
     err = capsys.readouterr().err
     assert "argument --limit:" in err and "Traceback" not in err
-    _one_line_error(err, "ambig llm-direct: argument --limit:")
+    assert_one_line_error(err, "ambig llm-direct: argument --limit:")
 
 
 def test_training_grid_bad_teacher_set_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,7 +81,7 @@ def test_training_grid_bad_teacher_set_is_one_line(tmp_path: Path, capsys: pytes
     bad = tmp_path / "bad_labels.tsv"
     bad.write_text("topic\tinitial_request\tbinary_label\tuser_information_need\nA\tq one\tmaybe\tn\n")
     assert main(["train", "--students", "minilm", "--teachers", str(bad), "--seeds", "0"]) == 2
-    _one_line_error(capsys.readouterr().err, f"{bad}, line 2: binary_label is 'maybe'")
+    assert_one_line_error(capsys.readouterr().err, f"{bad}, line 2: binary_label is 'maybe'")
 
 
 class _Interrupting:
@@ -130,4 +123,4 @@ def test_module_entry_points_exit_2_without_traceback(tmp_path: Path) -> None:
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=paths.REPO_ROOT,
                           timeout=120)
     assert proc.returncode == 2
-    _one_line_error(proc.stderr, "bogus")
+    assert_one_line_error(proc.stderr, "bogus")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from assertions import assert_one_line_error
 
 from ambig_lib.cli import common
 from ambig_lib.cli.main import COMMANDS, build_parser, main
@@ -22,14 +23,6 @@ def _python(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
                                                                    os.environ.get("PYTHONPATH", "")) if p)}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=paths.REPO_ROOT, env=env,
                           input=stdin, timeout=300)
-
-
-def _one_line_error(err: str, *needles: str) -> None:
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_module_help_lists_every_subcommand_without_importing_torch() -> None:
@@ -78,13 +71,13 @@ def test_parse_options(item: str, message: str) -> None:
 def test_malformed_option_is_one_line_exit_2_from_the_module() -> None:
     proc = _python("-m", "ambig_lib", "train", "--teachers", "seed/gpt-4.1", "--option", "learning_rate")
     assert proc.returncode == 2
-    _one_line_error(proc.stderr, "--option 'learning_rate': expected key=value")
+    assert_one_line_error(proc.stderr, "--option 'learning_rate': expected key=value")
     assert "torch" not in proc.stderr
 
 
 def test_train_option_must_be_a_trainconfig_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--teachers", "seed/gpt-4.1", "--option", "learning_rat=3e-5"]) == 2
-    _one_line_error(capsys.readouterr().err, "learning_rat: not a TrainConfig field", "learning_rate")
+    assert_one_line_error(capsys.readouterr().err, "learning_rat: not a TrainConfig field", "learning_rate")
 
 
 def test_train_config_defaults_come_from_the_dataclass() -> None:
@@ -103,18 +96,18 @@ def test_unknown_teacher_set_for_train_is_one_line_exit_2() -> None:
     proc = _python("-m", "ambig_lib", "train", "--students", "minilm", "--teachers", "seed/no-such-set",
                    "--seeds", "0")
     assert proc.returncode == 2, proc.stderr
-    _one_line_error(proc.stderr, "Unknown teacher set 'seed/no-such-set'", "Registered: ")
+    assert_one_line_error(proc.stderr, "Unknown teacher set 'seed/no-such-set'", "Registered: ")
 
 
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--seeds", "x"]) == 2
-    _one_line_error(capsys.readouterr().err, "ambig train: argument --seeds", "see ambig train --help")
+    assert_one_line_error(capsys.readouterr().err, "ambig train: argument --seeds", "see ambig train --help")
     assert main(["no-such-command"]) == 2
-    _one_line_error(capsys.readouterr().err, "invalid choice: 'no-such-command'")
+    assert_one_line_error(capsys.readouterr().err, "invalid choice: 'no-such-command'")
     assert main([]) == 2
-    _one_line_error(capsys.readouterr().err, "required: <subcommand>")
+    assert_one_line_error(capsys.readouterr().err, "required: <subcommand>")
     assert main(["export"]) == 2
-    _one_line_error(capsys.readouterr().err, "give a model directory or --teacher")
+    assert_one_line_error(capsys.readouterr().err, "give a model directory or --teacher")
 
 
 def test_internal_error_is_exit_1_with_the_traceback(monkeypatch: pytest.MonkeyPatch,
@@ -157,9 +150,9 @@ def test_offline_and_threads_apply_only_while_the_command_runs(monkeypatch: pyte
     assert main(["inspect", "--offline", "--threads", "3"]) == 2
     assert seen == {paths.OFFLINE_ENV: "1", "AMBIG_TORCH_THREADS": "3", "AMBIG_LLAMA_THREADS": "3"}
     assert all(name not in os.environ for name in seen)
-    _one_line_error(capsys.readouterr().err, "stop here")
+    assert_one_line_error(capsys.readouterr().err, "stop here")
     assert main(["inspect", "--threads", "0"]) == 2
-    _one_line_error(capsys.readouterr().err, "argument --threads: 0 is not >= 1")
+    assert_one_line_error(capsys.readouterr().err, "argument --threads: 0 is not >= 1")
 
 
 def test_run_all_calls_the_study_subcommand() -> None:

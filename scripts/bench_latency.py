@@ -4,7 +4,7 @@
         [--llm qwen2.5-coder-1.5b --llm-queries 50] [--threads 1 2] [--queries 1000]
         [--out results/tables/latency.csv] [--no-cold-start]
 
-``--static-dir`` adds the static student (``ambig_lib.static_export``), served by the same predictor.
+``--static-dir`` adds the static student (``ambig_lib.serving.static_export``), served by the same predictor.
 
 Prints the latency table, the int8 targets (p50 <= 1.5 ms at batch 1, >= 2000 queries/s batched) and the
 LLM / student ratios measured in this same run. Run it on a quiet machine: every row records the load average.
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ambig_lib import paths
-from ambig_lib.latency import (
+from ambig_lib.compare.latency import (
     DEFAULT_BATCH_SIZES,
     STUDENT_SYSTEMS,
     STUDENT_VARIANTS,
@@ -30,6 +29,7 @@ from ambig_lib.latency import (
     student_specs,
     write_latency_tables,
 )
+from ambig_lib.core import paths
 
 TARGET_P50_MS = 1.5
 TARGET_QPS = 2000.0
@@ -37,9 +37,9 @@ TARGET_QPS = 2000.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", required=True, help="directory written by ambig_lib.serving.export_onnx")
+    parser.add_argument("--model-dir", required=True, help="directory written by ambig_lib.serving.predictor.export_onnx")
     parser.add_argument("--static-dir", default=None,
-                        help="directory written by ambig_lib.static_export.export_static_onnx (the fast tier)")
+                        help="directory written by ambig_lib.serving.static_export.export_static_onnx (the fast tier)")
     parser.add_argument("--variants", nargs="+", default=list(STUDENT_VARIANTS), choices=STUDENT_VARIANTS)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="intra-op thread counts to measure")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not (Path(args.model_dir) / "export.json").is_file():
         print(f"error: {args.model_dir} is not an exported model directory (no export.json). Export one with "
-              "ambig_lib.serving.export_onnx(run_model_dir, out_dir).", file=sys.stderr)
+              "ambig_lib.serving.export.export_onnx(fold_model_dir, out_dir).", file=sys.stderr)
         return 2
     specs = [s for t in args.threads for s in student_specs(args.model_dir, threads=t, device=args.device,
                                                                    variants=args.variants)]

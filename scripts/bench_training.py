@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ambig_lib.teacher_sets import load_teacher_set
-from ambig_lib.training import TrainConfig, stratified_subsample, train_cv
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.training.finetune import TrainConfig, stratified_subsample, train_cv
 
 TARGET_S = 300.0
 

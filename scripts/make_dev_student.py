@@ -1,6 +1,6 @@
 """Fine-tune a student briefly on a published teacher set: a stand-in for serving and latency work.
 
-This is not the study's training recipe (that is ``ambig_lib.training``); it is a few hundred plain AdamW steps
+This is not the study's training recipe (that is ``ambig_lib.training.finetune``); it is a few hundred plain AdamW steps
 so that export, predictor and latency code can be developed and tested against a real, non-trivial classifier.
 The result is cached by recipe: a second call with the same arguments returns the saved directory at once.
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ambig_lib.students import load_classifier, load_tokenizer, resolve_student
-from ambig_lib.teacher_sets import load_teacher_set
+from ambig_lib.data.teacher_sets import load_teacher_set
+from ambig_lib.models.students import load_classifier, load_tokenizer, resolve_student
 
 
 def train_dev_student(out_dir: str | Path, *, student: str = "minilm", teacher_set: str = "seed/gpt-4.1",

@@ -1,5 +1,5 @@
-"""Shared test set-up: the data mirror (../shared/mirror by default), an isolated public-file cache, and a tiny
-randomly initialised DistilBERT student."""
+"""Shared test set-up (the one conftest): the data mirror (../shared/mirror by default), an isolated public-file
+cache, a tiny randomly initialised DistilBERT student, and the dev student's export."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from serving_student import exported_dir
 
-from ambig_lib import paths
+from ambig_lib.core import paths
 
 DEFAULT_MIRROR = paths.REPO_ROOT.parent / "shared" / "mirror"
 if not os.environ.get(paths.MIRROR_ENV) and DEFAULT_MIRROR.is_dir():
@@ -38,7 +39,7 @@ def tiny_distilbert(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
-    from ambig_lib.models import resolve_model
+    from ambig_lib.models.store import resolve_model
 
     folder = tmp_path_factory.mktemp("tiny-distilbert")
     # minilm's own fast tokenizer (DistilBertTokenizerFast(vocab_file=...) keeps only the 5 special tokens in
@@ -51,3 +52,10 @@ def tiny_distilbert(tmp_path_factory) -> Path:
     DistilBertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def dev_export() -> Path:
+    """The dev student's ONNX export (a briefly fine-tuned minilm, cached under ``data/cache/dev_student``),
+    shared by the latency and command-line tests."""
+    return exported_dir(paths.REPO_ROOT / "data" / "cache" / "dev_student" / "test-export")

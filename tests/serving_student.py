@@ -8,8 +8,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ambig_lib import paths
-from ambig_lib.serving import EXPORT_META, ExportOptions, export_onnx
+from ambig_lib.core import paths
+from ambig_lib.serving.export import ExportOptions, export_onnx
+from ambig_lib.serving.layout import EXPORT_META
 
 TEST_STEPS = 200
 

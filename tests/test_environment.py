@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 import yaml
 
-from ambig_lib import paths
+from ambig_lib.core import paths
 
 
 def _pyproject() -> dict:

@@ -4,19 +4,26 @@ Backends: ``llamacpp`` (offline default), ``openai`` (any OpenAI-compatible endp
 (the Batch API) and ``vllm`` (optional extra, imported only when chosen).
 """
 
-from .base import ChatRequest, ChatResponse, Teacher, TeacherError, canonical_json, error_response
-from .cache import CachedTeacher, CacheFileError, CacheMissError, cache_key, load_cache_file
-from .llamacpp import LlamaCppTeacher
-from .openai_batch import (
+from ambig_lib.teachers.base import (
+    ChatRequest,
+    ChatResponse,
+    Teacher,
+    TeacherError,
+    canonical_json,
+    error_response,
+)
+from ambig_lib.teachers.cache import CachedTeacher, CacheFileError, CacheMissError, cache_key, load_cache_file
+from ambig_lib.teachers.llamacpp import LlamaCppTeacher
+from ambig_lib.teachers.openai_batch import (
     BatchPendingError,
     OpenAIBatchTeacher,
     batch_input_text,
     build_batch_lines,
     parse_batch_output,
 )
-from .openai_chat import OpenAIChatTeacher
-from .openai_wire import SCHEMA_MODES, chat_body, parse_chat_completion
-from .registry import (
+from ambig_lib.teachers.openai_chat import OpenAIChatTeacher
+from ambig_lib.teachers.openai_wire import SCHEMA_MODES, chat_body, parse_chat_completion
+from ambig_lib.teachers.registry import (
     BACKENDS,
     DEFAULT_TEACHER,
     TEACHERS,
@@ -26,7 +33,7 @@ from .registry import (
     get_teacher_spec,
     teacher_names,
 )
-from .vllm_engine import VLLMTeacher
+from ambig_lib.teachers.vllm_engine import VLLMTeacher
 
 __all__ = [
     "BACKENDS", "DEFAULT_TEACHER", "SCHEMA_MODES", "TEACHERS",

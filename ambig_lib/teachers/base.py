@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import AmbigError
+from ambig_lib.core.errors import AmbigError
 
 #: Multiplier that spreads sample indices over the seed space (a prime, so seeds of nearby requests differ).
 _SAMPLE_SEED_STRIDE = 1_000_003

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import ChatRequest, ChatResponse, Teacher, TeacherError, canonical_json
+from ambig_lib.teachers.base import ChatRequest, ChatResponse, Teacher, TeacherError, canonical_json
 
 
 class CacheFileError(TeacherError):

@@ -14,12 +14,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..cpu import free_cores
-from ..io_utils import sha256_file
-from ..models import MODELS, resolve_model
-from .base import ChatRequest, ChatResponse, TeacherError, error_response
-from .llamacpp_choice import CHOICE_DECODING_MODES, choice_tokens, choose, enum_choice
-from .openai_wire import parse_chat_completion
+from ambig_lib.core.cpu import free_cores
+from ambig_lib.core.io import sha256_file
+from ambig_lib.models.store import MODELS, resolve_model
+from ambig_lib.teachers.base import ChatRequest, ChatResponse, TeacherError, error_response
+from ambig_lib.teachers.llamacpp_choice import CHOICE_DECODING_MODES, choice_tokens, choose, enum_choice
+from ambig_lib.teachers.openai_wire import parse_chat_completion
 
 PROMPT_REUSE_MODES: tuple[str, ...] = ("anchored", "none")
 REPETITION_FINISH = "repetition"  # finish_reason of an answer stopped by the RepetitionGuard
@@ -28,7 +28,7 @@ _MIN_ANCHOR_TOKENS = 32
 
 
 def auto_threads() -> int:
-    """Threads for llama.cpp: ``$AMBIG_LLAMA_THREADS``, else the free cores (see :func:`ambig_lib.cpu.free_cores`)."""
+    """Threads for llama.cpp: ``$AMBIG_LLAMA_THREADS``, else the free cores (see :func:`ambig_lib.core.cpu.free_cores`)."""
     return free_cores("AMBIG_LLAMA_THREADS")
 
 

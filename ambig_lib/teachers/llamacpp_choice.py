@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ChatResponse
+from ambig_lib.teachers.base import ChatResponse
 
 CHOICE_DECODING_MODES: tuple[str, ...] = ("grammar", "logits")
 

@@ -18,10 +18,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io_utils import sha256_text, write_json_atomic, write_text_atomic
-from .base import ALL_AT_ONCE, ChatRequest, ChatResponse, TeacherError, canonical_json, error_response
-from .openai_chat import resolve_api_key
-from .openai_wire import chat_body, parse_chat_completion, response_format
+from ambig_lib.core.io import sha256_text, write_json_atomic, write_text_atomic
+from ambig_lib.teachers.base import (
+    ALL_AT_ONCE,
+    ChatRequest,
+    ChatResponse,
+    TeacherError,
+    canonical_json,
+    error_response,
+)
+from ambig_lib.teachers.openai_chat import resolve_api_key
+from ambig_lib.teachers.openai_wire import chat_body, parse_chat_completion, response_format
 
 CHAT_URL = "/v1/chat/completions"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -19,8 +19,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .base import ChatRequest, ChatResponse, TeacherError, error_response
-from .openai_wire import chat_body, check_schema_mode, parse_chat_completion
+from ambig_lib.teachers.base import ChatRequest, ChatResponse, TeacherError, error_response
+from ambig_lib.teachers.openai_wire import chat_body, check_schema_mode, parse_chat_completion
 
 RETRY_STATUS = frozenset({408, 409, 429})
 OPENAI_BASE_URL = "https://api.openai.com/v1"

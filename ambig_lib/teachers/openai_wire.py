@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ChatRequest, ChatResponse, TeacherError
+from ambig_lib.teachers.base import ChatRequest, ChatResponse, TeacherError
 
 #: How a JSON schema is sent. ``json_schema``: OpenAI / vLLM structured outputs. ``json_object_schema``:
 #: ``{"type": "json_object", "schema": ...}`` (llama.cpp's server). ``json_object``: JSON mode without the

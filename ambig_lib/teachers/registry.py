@@ -11,7 +11,10 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Teacher, TeacherError
+from ambig_lib.teachers.base import Teacher, TeacherError
+from ambig_lib.teachers.llamacpp import LlamaCppTeacher
+from ambig_lib.teachers.openai_batch import OpenAIBatchTeacher
+from ambig_lib.teachers.openai_chat import OpenAIChatTeacher
 
 BACKENDS = ("llamacpp", "openai", "openai-batch", "vllm")
 
@@ -113,20 +116,17 @@ def build_teacher(name: str, backend: str | None = None, **options: Any) -> Teac
     merged = {**(spec.options.get(chosen, {}) if spec else {}), **options}
     merged.setdefault("name", name)
     if chosen == "llamacpp":
-        from .llamacpp import LlamaCppTeacher
-
         return LlamaCppTeacher(model=model, **_checked(LlamaCppTeacher, chosen, merged))
     if chosen == "vllm":
-        from .vllm_engine import VLLMTeacher
+        from ambig_lib.teachers.vllm_engine import (
+            VLLMTeacher,  # vLLM is an optional extra: imported only when chosen
+        )
 
         return VLLMTeacher(model=model, **_checked(VLLMTeacher, chosen, merged))
     if spec is not None and "llamacpp" in spec.backends and "base_url" not in merged:
         raise TeacherError(f"{name!r} on {chosen!r} needs base_url= (a llama.cpp server serving the GGUF).")
     if chosen == "openai":
-        from .openai_chat import OpenAIChatTeacher
-
         return OpenAIChatTeacher(model=model, **_checked(OpenAIChatTeacher, chosen, merged))
-    from .openai_batch import OpenAIBatchTeacher
 
     if "run_dir" not in merged:
         raise TeacherError("backend 'openai-batch' needs run_dir= (where batch ids and results are kept).")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import ALL_AT_ONCE, ChatRequest, ChatResponse, TeacherError
-from .openai_wire import finite_logprob
+from ambig_lib.teachers.base import ALL_AT_ONCE, ChatRequest, ChatResponse, TeacherError
+from ambig_lib.teachers.openai_wire import finite_logprob
 
 
 def import_vllm() -> Any:

@@ -1,0 +1,1 @@
+"""LLM-direct classification and the latency harness."""

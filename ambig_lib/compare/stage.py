@@ -1,0 +1,156 @@
+"""Notebook 05 (deployment and latency): one call per section. Export of the deployed student, the quality of
+each served variant, the static student (fast tier), LLM-direct classification, the latency study and its
+figures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ambig_lib.compare import latency, llm_direct
+from ambig_lib.compare.plots import combine_quality, write_latency_figures
+from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
+from ambig_lib.evaluation.report import merge_rows
+from ambig_lib.serving.export import ExportOptions, export_onnx
+from ambig_lib.serving.layout import read_export_meta
+from ambig_lib.serving.quality import quality_table, static_quality_table, summary_view, write_quality_table
+from ambig_lib.serving.static_export import train_and_export
+from ambig_lib.training.finetune import fold_model_dir
+from ambig_lib.training.static_student import StaticConfig
+
+#: The columns of LLM-direct's rows a reader compares.
+LLM_DIRECT_VIEW = ["method", "student", "dataset", "n_total", "n_unparseable", "coverage", "macro_f1", "roc_auc",
+                   "weighted_f1"]
+
+
+@dataclass
+class ExportedStudent:
+    """The deployed student's export directory and its ``export.json``."""
+
+    dir: Path
+    meta: dict[str, Any]
+
+
+def export_student(student: str, teacher_set: str, seed: int = 0, fold: int = 0,
+                   model_dir: str | os.PathLike[str] | None = None, export_dir: str | os.PathLike[str] | None = None,
+                   per_channel: bool = True) -> ExportedStudent:
+    """Export one fold model of a run (trained alone when its checkpoint is missing), or ``model_dir``."""
+    source = Path(model_dir) if model_dir else fold_model_dir(student, teacher_set, seed, fold, train_if_missing=True)
+    target = Path(export_dir) if export_dir else source.parent / "export"
+    export_onnx(source, target, ExportOptions(per_channel=per_channel))
+    return ExportedStudent(target, read_export_meta(target))
+
+
+@dataclass
+class ServedQuality:
+    """Quality and agreement of served variants (``serving_quality.csv`` rows)."""
+
+    table: pd.DataFrame
+
+    @property
+    def view(self) -> pd.DataFrame:
+        """The columns a reader compares (see ``serving.quality.summary_view``)."""
+        return summary_view(self.table)
+
+
+def student_quality(export: ExportedStudent) -> ServedQuality:
+    """Every exported variant against eager PyTorch, on every query of the published benchmarks."""
+    return ServedQuality(quality_table(export.dir))
+
+
+@dataclass
+class StaticTier:
+    """The static student (fast tier): its export (None when not built), the note on its head, and the quality
+    table of every served system (written as ``serving_quality.csv``)."""
+
+    target: Path | None
+    note: str
+    quality: ServedQuality
+
+
+def static_tier(enabled: bool, teacher_set: str, seed: int, base: str, pca_dims: int, served: ServedQuality
+                ) -> StaticTier:
+    """Distil, train (topic-grouped CV on the teacher set), export and check the static student; write the
+    quality table of every served system."""
+    table, target, note = served.table, None, "The static student is switched off (`static_student = False`)."
+    if enabled:
+        static, target = train_and_export(teacher_set, seed, StaticConfig(base=base, pca_dims=pca_dims))
+        selection = static.summary["cv_selection"]
+        note = (f"C = {static.summary['best_c']}, chosen by topic-grouped {selection['metric']} cross-validation "
+                f"on the teacher set (best {max(selection['scores'].values()):.3f}).")
+        table = pd.concat([table, static_quality_table(static, target)], ignore_index=True)
+    write_quality_table(table)
+    return StaticTier(target, note, ServedQuality(table))
+
+
+@dataclass
+class LLMDirect:
+    """LLM-direct's evaluation rows and every answer."""
+
+    rows: pd.DataFrame
+    answers: pd.DataFrame
+
+    @property
+    def view(self) -> pd.DataFrame:
+        return self.rows[LLM_DIRECT_VIEW].round(4)
+
+
+def llm_direct_study(teacher: str, backend: str | None = None, backend_options: Mapping[str, Any] | None = None,
+                     offline: bool = False, datasets: Sequence[str] = PUBLISHED_BENCHMARKS,
+                     modes: Sequence[str] = llm_direct.MODES, limit: int | None = None) -> LLMDirect:
+    """Ask the LLM (through the response cache) about every query; a full run's rows go into ``evaluation.csv``."""
+    llm = llm_direct.cached_teacher(llm_direct.build_direct_teacher(teacher, backend=backend,
+                                                                    **dict(backend_options or {})), offline=offline)
+    rows, answers = llm_direct.evaluate_llm_direct(llm, datasets, modes, limit=limit)
+    if limit is None:
+        merge_rows(rows)
+    return LLMDirect(rows, answers)
+
+
+@dataclass
+class LatencyRun:
+    """The latency table, the batch-1 samples, and LLM-direct / student ratios."""
+
+    table: pd.DataFrame
+    samples: pd.DataFrame
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def view(self) -> pd.DataFrame:
+        return self.table[latency.LATENCY_COLUMNS + ["load_average_1m"]].round(4)
+
+    @property
+    def ratios(self) -> pd.DataFrame:
+        return latency.ratios(self.table).round(3)
+
+
+def measure_latency(export: ExportedStudent, static: StaticTier, threads: Sequence[int], llm_teacher: str,
+                    llm_modes: Sequence[str], llm_threads: int, config: latency.LatencyConfig) -> LatencyRun:
+    """Batch-1 latency, throughput and cold start of every served system (no response cache: every LLM call
+    reaches the model); writes ``latency.csv`` and ``latency_samples.csv``."""
+    specs = [s for t in threads for s in latency.student_specs(export.dir, threads=t)]
+    if static.target is not None:
+        specs += [s for t in threads for s in latency.student_specs(static.target, threads=t,
+                                                            variants=("onnx_fp32", "onnx_int8"),
+                                                            system="static_student")]
+    specs += [latency.llm_spec(llm_teacher, mode, llm_threads) for mode in llm_modes]
+    table, samples = latency.run_latency_study(specs, config)
+    latency.write_latency_tables(table, samples)
+    machine = table[[c for c in table.columns if c == "cpu" or c.startswith("version_")
+                     or c in ("logical_cores", "gpu")]].iloc[0].to_dict()
+    return LatencyRun(table, samples, machine)
+
+
+def combined_quality(static: StaticTier, llm: LLMDirect) -> pd.DataFrame:
+    """Quality of every system (served variants and LLM-direct modes), per dataset."""
+    return combine_quality(static.quality.table, llm.rows)
+
+
+def latency_figures(run: LatencyRun, quality: pd.DataFrame) -> list[Path]:
+    """Latency distributions, throughput, and quality against latency (published numbers marked)."""
+    return list(write_latency_figures(run.table, run.samples, quality).values())

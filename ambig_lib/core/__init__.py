@@ -1,0 +1,1 @@
+"""Shared foundations: locations, errors, atomic I/O, text normalisation, CPU threads, provenance."""

@@ -1,0 +1,1 @@
+"""Public benchmarks, teacher sets and the supervised ceilings' training rows."""

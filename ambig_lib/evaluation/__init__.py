@@ -1,0 +1,1 @@
+"""Metrics, results tables (the one writer of evaluation.csv), figures and the transfer study."""

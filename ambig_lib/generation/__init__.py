@@ -1,0 +1,1 @@
+"""Topics and real seeds, prompt styles, parsing and validation, filters and dedup, the generation stage."""

@@ -1,0 +1,1 @@
+"""Notebook execution with profiles, staged publishing, the appendix, reproduction checks, JupyterLab."""

@@ -1,8 +1,4 @@
-r"""Command-line predictor: classify queries with an exported student.
-
-    python -m ambig_lib.cli.predict MODEL_DIR "what is java" "who won the 2018 world cup"
-    python -m ambig_lib.cli.predict MODEL_DIR --file queries.txt --format jsonl
-    cat queries.txt | python -m ambig_lib.cli.predict MODEL_DIR
+r"""``ambig predict``: classify queries as ambiguous or clear with an exported student.
 
 Options may come before or after the queries. Files and stdin hold one query per line: lines are split on
 ``\n`` only (``\r\n`` accepted; form feed, NEL or U+2028 inside a line stay part of that query), and blank
@@ -22,8 +18,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from ambig_lib.cli.common import add_subcommand, add_threads, positive_int
 from ambig_lib.serving.layout import VARIANTS, ServingError
 from ambig_lib.serving.predictor import Predictor, has_text
 
@@ -109,41 +106,35 @@ def format_lines(queries: Sequence[str], predictions: Sequence[tuple[int, float]
     return lines
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ambig_lib.cli.predict",
-                                     description="Classify queries as ambiguous or clear with an exported student.")
-    parser.add_argument("model_dir", help="directory written by ambig_lib.serving.predictor.export_onnx")
+EXAMPLES = ('ambig predict MODEL_DIR "what is java" "who won the 2018 world cup"',
+            "ambig predict MODEL_DIR --file queries.txt --format jsonl",
+            "cat queries.txt | ambig predict MODEL_DIR")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = add_subcommand(subparsers, "predict", "classify queries with an exported student (ONNX)", EXAMPLES,
+                            description=__doc__)
+    parser.add_argument("model_dir", help="directory written by ambig export (ambig_lib.serving.export.export_onnx)")
     parser.add_argument("queries", nargs="*", help="queries to classify (else --file or stdin)")
     parser.add_argument("--file", "-f", help="file with one query per line ('-' for stdin)")
     parser.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
     parser.add_argument("--variant", choices=VARIANTS, default="int8")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=64)
+    add_threads(parser, "onnxruntime threads (default: 1)", default=1)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input, with the reason on stderr)."""
-    args = build_parser().parse_intermixed_args(argv)
-    stdout = stdout or sys.stdout
-    try:
-        queries = read_queries(args.queries, args.file, stdin or sys.stdin)
-        if not queries:
-            raise ServingError("No queries found in the input.")
-        predictor = Predictor(args.model_dir, variant=args.variant, threads=args.threads,
-                              batch_size=args.batch_size)
-        predictions = predictor.predict(queries)
-        cut = predictor.truncated(queries)
-    except ServingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    """Classify the queries and print one line each (a :class:`ServingError` is the one-line exit 2)."""
+    queries = read_queries(args.queries, args.file, sys.stdin)
+    if not queries:
+        raise ServingError("No queries found in the input.")
+    predictor = Predictor(args.model_dir, variant=args.variant, threads=args.threads, batch_size=args.batch_size)
+    predictions = predictor.predict(queries)
+    cut = predictor.truncated(queries)
     if cut:
         shown = ", ".join(str(i + 1) for i in cut[:10]) + (f" and {len(cut) - 10} more" if len(cut) > 10 else "")
         print(f"note: query {shown} longer than {predictor.max_length} tokens: classified on the first "
               f"{predictor.max_length} tokens.", file=sys.stderr)
-    stdout.write("\n".join(format_lines(queries, predictions, predictor.label_names, args.format)) + "\n")
+    sys.stdout.write("\n".join(format_lines(queries, predictions, predictor.label_names, args.format)) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -154,13 +154,13 @@ def teacher_set_path(name_or_path: str | Path) -> Path:
         path = strategy_dir() / f"{text.split('/', 1)[1]}{_SUFFIX}"
         if not path.is_file():
             raise TeacherSetError(f"Strategy set {text!r} not found at {path}. Fix: build it first "
-                                  "(python -m ambig_lib.generation.strategies --help).")
+                                  "(ambig strategies; see ambig strategies --help).")
         return path
     if text.startswith("generated/"):
         path = paths.synthetic_dir() / f"{text.split('/', 1)[1]}_balanced_strict.tsv"
         if not path.is_file():
             raise TeacherSetError(f"Generated teacher set {text!r} not found at {path}. "
-                                  "Fix: run notebooks/01_generate.ipynb (or python -m ambig_lib.cli.generate) first.")
+                                  "Fix: run notebooks/01_generate.ipynb (or ambig generate) first.")
         return path
     path = Path(text)
     if path.is_file():

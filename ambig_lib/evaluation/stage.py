@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ambig_lib.data.benchmarks import EVAL_SETS, PUBLISHED_BENCHMARKS
+from ambig_lib.data.benchmarks import EVAL_SETS
 from ambig_lib.data.teacher_sets import resolve_teacher_sets
 from ambig_lib.evaluation.plots import write_eval_figures
 from ambig_lib.evaluation.report import write_tables
@@ -73,10 +73,3 @@ def transfer_study(transfer_sets: str | Sequence[str] = "all", encoder: str = "m
     """Probe every training set (frozen encoder + logistic regression) and write ``transfer.*`` and its heatmap."""
     long, records = transfer_table(transfer_sets, ProbeConfig(encoder=encoder, n_resamples=n_resamples))
     return TransferResult(long, records, wide_table(long, records), write_transfer_tables(long, records))
-
-
-def real_datasets(result: EvaluationResult) -> list[str]:
-    """The datasets of the results that are published benchmarks (the findings speak of these)."""
-    return [d for d in result.datasets if d in PUBLISHED_BENCHMARKS]
-
-

@@ -150,7 +150,7 @@ def check_runs_exist(students: Sequence[str], teachers: Sequence[str], seeds: Se
     seeds_ = " ".join(dict.fromkeys(str(seed) for _, _, seed, _ in missing))
     raise EvaluationError(
         f"{len(missing)} requested training run(s) have no predictions: {shown}{more}. Fix: train them with "
-        f"python -m ambig_lib.training.grid --students {students_} --teachers {teachers_} --seeds {seeds_} "
+        f"ambig train --students {students_} --teachers {teachers_} --seeds {seeds_} "
         f"--datasets {' '.join(datasets)} (or notebooks/03), or correct the student / teacher set / seed names.")
 
 

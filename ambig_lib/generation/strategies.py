@@ -2,23 +2,20 @@
 
 Sets live in ``data/synthetic/strategies/`` as ``<stem>_balanced_strict.tsv`` with a ``.provenance.json``
 beside them, and load by the name ``strategy/<stem>``. The LLM strategies (``taxonomy``, ``real_seeded``) are
-written there by the generation stage (``python -m ambig_lib.cli.generate --prompt taxonomy --out-dir
+written there by the generation stage (``ambig generate --prompt taxonomy --out-dir
 data/synthetic/strategies``); this module adds, with no model call:
 
 * ``strategy/rules_counterfactual``: :mod:`ambig_lib.generation.counterfactual` edits of the specific queries of the
   published and Zef-CNP sets;
 * ``strategy/<stem>-control`` for every pair set there: its random-deletion control.
 
-Command line::
+Command line (:mod:`ambig_lib.cli.strategies`)::
 
-    python -m ambig_lib.generation.strategies            # (re)build the counterfactual set and every missing control
+    ambig strategies            # (re)build the counterfactual set and every missing control
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +23,6 @@ from typing import Any
 
 import pandas as pd
 
-from ambig_lib.core import paths
-from ambig_lib.core.errors import AmbigError
 from ambig_lib.core.io import sha256_file, write_json_atomic, write_text_atomic
 from ambig_lib.core.provenance import software_versions
 from ambig_lib.data.teacher_sets import (
@@ -44,13 +39,6 @@ CONTROL_SUFFIX = "-control"
 #: Sources of the counterfactual edits: the specific queries of these sets (never an evaluation text).
 COUNTERFACTUAL_SOURCES = ("published", "zefcnp")
 _SUFFIX = "_balanced_strict"
-
-
-def _relative(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(paths.REPO_ROOT).as_posix()
-    except ValueError:
-        return path.name
 
 
 def write_set(frame: pd.DataFrame, stem: str, provenance: dict[str, Any], folder: Path | None = None) -> Path:
@@ -106,24 +94,3 @@ def build_all(seed: int = 0, rebuild_controls: bool = False) -> list[Path]:
                 (strategy_dir() / f"{name.split('/', 1)[1]}{_SUFFIX}.tsv").stat().st_mtime:
             written.append(build_control(name, seed=seed))
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Build the counterfactual set and the controls; print what was written."""
-    parser = argparse.ArgumentParser(prog="ambig-strategies", description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rebuild-controls", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        written = build_all(seed=args.seed, rebuild_controls=args.rebuild_controls)
-    except AmbigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for tsv in written:
-        record = json.loads(tsv.with_name(tsv.name.replace(".tsv", ".provenance.json")).read_text("utf-8"))
-        print(f"{_relative(tsv)}: {record['rows']} rows, mean words {record['mean_words']}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

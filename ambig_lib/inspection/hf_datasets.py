@@ -9,20 +9,17 @@
   is what the hub expects, so ``datasets.load_dataset(str(folder))`` reads it back.
 - ``push_dataset(folder, repo_id)``: one upload when ``HF_TOKEN`` is set.
 
-CLI::
+Command line (:mod:`ambig_lib.cli.datasets`)::
 
-    python -m ambig_lib.inspection.hf_datasets list
-    python -m ambig_lib.inspection.hf_datasets export seed/gpt-4.1 --out hf/gpt-4.1
-    python -m ambig_lib.inspection.hf_datasets push hf/gpt-4.1 --repo-id USER/ambig-gpt-4.1     # needs HF_TOKEN
+    ambig datasets list
+    ambig datasets export seed/gpt-4.1 --out hf/gpt-4.1
+    ambig datasets push hf/gpt-4.1 --repo-id USER/ambig-gpt-4.1     # needs HF_TOKEN
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +36,6 @@ from ambig_lib.data.teacher_sets import (
     PUBLISHED_SETS,
     load_teacher_set,
     teacher_label,
-    teacher_set_names,
     teacher_set_path,
     teacher_set_source,
 )
@@ -239,7 +235,7 @@ def push_dataset(folder: str | os.PathLike[str], repo_id: str, token: str | None
     folder = Path(folder)
     if not (folder / PARQUET_NAME).is_file() or not (folder / CARD_NAME).is_file():
         raise DatasetExportError(f"{folder} is not an exported dataset folder (no {PARQUET_NAME} or {CARD_NAME}). "
-                                 "Fix: python -m ambig_lib.inspection.hf_datasets export NAME --out FOLDER first.")
+                                 "Fix: ambig datasets export NAME --out FOLDER first.")
     token = token or os.environ.get("HF_TOKEN")
     if not token:
         raise DatasetExportError("HF_TOKEN is not set. Fix: export HF_TOKEN=<a write token from "
@@ -253,34 +249,3 @@ def push_dataset(folder: str | os.PathLike[str], repo_id: str, token: str | None
     api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
                       commit_message="Upload teacher set exported by ambig_lib")
     return f"https://huggingface.co/datasets/{repo_id}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Teacher sets as Hugging Face datasets: list, export, push.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the registered teacher sets and their row counts")
-    export = sub.add_parser("export", help="write a dataset folder (parquet + dataset card)")
-    export.add_argument("name", help="a registered teacher set (seed/gpt-4.1, generated/<stem>) or a TSV path")
-    export.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
-    push = sub.add_parser("push", help="upload an exported folder to the hub (needs HF_TOKEN)")
-    push.add_argument("folder", type=Path)
-    push.add_argument("--repo-id", required=True, help="USER/NAME of the dataset repository")
-    push.add_argument("--private", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "list":
-            for name in teacher_set_names():
-                print(f"{name}\t{teacher_dataset(name).num_rows}")
-        elif args.command == "export":
-            folder = export_dataset(args.name, args.out)
-            print(f"wrote {folder / PARQUET_NAME}\n      {folder / CARD_NAME}")
-        else:
-            print(push_dataset(args.folder, args.repo_id, private=args.private))
-    except AmbigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

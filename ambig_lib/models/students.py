@@ -1,7 +1,9 @@
 """Student encoders by name: resolve, load tokenizer and classifier, pick device and threads.
 
 A student is a registered name of the model store (``minilm``, ``mpnet``, ``distilbert``, ``roberta``), a hub
-id (when the hub is reachable) or a local directory that ``from_pretrained`` accepts.
+id (when the hub is reachable) or a local directory that ``from_pretrained`` accepts. torch and transformers
+are imported inside the functions that load or run a model, so naming a student (run folders, tables, the
+command line's ``--help``) stays light.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from ambig_lib.core.cpu import free_cores
 from ambig_lib.core.errors import AmbigError, ModelStoreError
@@ -81,6 +81,7 @@ def load_tokenizer(path: str | os.PathLike[str]):  # noqa: ANN201 - a transforme
 def float32_kwargs() -> dict[str, Any]:
     """``from_pretrained`` keyword for float32 weights: ``dtype`` (transformers >= 4.56; ``torch_dtype`` is
     deprecated there) or ``torch_dtype`` on older versions."""
+    import torch
     import transformers
 
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
@@ -105,6 +106,8 @@ def load_classifier(path: str | os.PathLike[str], num_labels: int = 2):  # noqa:
 
 def pick_device() -> str:
     """``cuda`` when a GPU is present, else ``cpu``."""
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -115,5 +118,7 @@ def default_threads() -> int:
 
 def set_torch_threads(threads: int | None = None) -> int:
     """Use ``threads`` intra-op threads (default: ``default_threads()``); returns the number set."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads or default_threads())))
     return torch.get_num_threads()

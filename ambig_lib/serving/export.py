@@ -12,7 +12,6 @@ from typing import Any
 from ambig_lib.core import paths
 from ambig_lib.core.io import atomic_path, sha256_file, write_json_atomic
 from ambig_lib.core.provenance import software_versions
-from ambig_lib.models.students import float32_kwargs
 from ambig_lib.serving.layout import (
     DEFAULT_LABEL_NAMES,
     EXPORT_META,
@@ -49,8 +48,10 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     ``model_dir`` is any directory ``AutoModelForSequenceClassification.from_pretrained`` accepts with a fast
     tokenizer beside it. Returns ``out_dir``. Files are written atomically; an existing export is replaced.
     """
+    # torch and transformers (models.students imports torch) only when exporting: importing this module stays light
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from ambig_lib.models.students import float32_kwargs
 
     options = options or ExportOptions()
     source = Path(model_dir)

@@ -32,7 +32,7 @@ class ServingError(AmbigError):
     """An exported model directory is missing, incomplete or incompatible, or the input is malformed."""
 
 
-REEXPORT_HINT = "Fix: export the model directory again (ambig_lib.serving.predictor.export_onnx)."
+REEXPORT_HINT = "Fix: export the model directory again (ambig export MODEL_DIR --out DIR)."
 #: Keys of ``export.json`` the predictor needs.
 _META_KEYS = ("input_names", "max_length", "files")
 
@@ -43,11 +43,11 @@ def read_export_meta(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     meta_path = folder / EXPORT_META
     if not folder.is_dir():
         raise ServingError(f"Model directory {folder} does not exist. Fix: export one with "
-                           "ambig_lib.serving.export.export_onnx(fold_model_dir, out_dir).")
+                           "ambig export (a model directory or a run's fold; see ambig export --help).")
     if not meta_path.is_file():
         hint = " It looks like a PyTorch checkpoint: export it first." if (folder / "config.json").is_file() else ""
         raise ServingError(f"{folder} holds no {EXPORT_META}, so it is not an exported model.{hint} "
-                           "Fix: ambig_lib.serving.predictor.export_onnx(model_dir, out_dir).")
+                           "Fix: ambig export MODEL_DIR --out DIR.")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

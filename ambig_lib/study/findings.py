@@ -12,13 +12,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ambig_lib.core.text import word_count
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
-from ambig_lib.evaluation.stage import EvaluationResult, TransferResult, real_datasets
+
+if TYPE_CHECKING:  # the stage imports torch (the probe); findings only read its tables
+    from ambig_lib.evaluation.stage import EvaluationResult, TransferResult
 
 #: CSS class of the findings paragraph (the appendix index and checks find it by this class).
 FINDINGS_CLASS = "ambig-findings"
@@ -279,4 +281,5 @@ def combine(*parts: Findings) -> Findings:
 
 def evaluate_findings(evaluation: EvaluationResult, transfer: TransferResult) -> Findings:
     """04's paragraph: the results on the published benchmarks, then the transfer study."""
-    return combine(evaluation_findings(evaluation.table, real_datasets(evaluation)), transfer_findings(transfer.wide))
+    datasets = [d for d in evaluation.datasets if d in PUBLISHED_BENCHMARKS]
+    return combine(evaluation_findings(evaluation.table, datasets), transfer_findings(transfer.wide))

@@ -1,6 +1,6 @@
 """Re-run the study into a scratch folder and list the committed artefacts that differ.
 
-``python -m ambig_lib.study.reproduce`` copies what is committed under ``results/``, ``runs/`` and ``data/`` (the
+``ambig reproduce`` (the command line is :mod:`ambig_lib.cli.reproduce`) copies what is committed under ``results/``, ``runs/`` and ``data/`` (the
 version in ``HEAD``) into a scratch folder, runs the notebooks there with papermill (``AMBIG_RESULTS_DIR``,
 ``AMBIG_RUNS_DIR``, ``AMBIG_SYNTHETIC_DIR`` and ``AMBIG_LLM_DIRECT_DIR`` point into it; the model and data
 caches are shared), and compares every committed file with what the run left in its place. The checkout is
@@ -20,7 +20,6 @@ usage error.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import io
 import json
@@ -39,7 +38,6 @@ from typing import Any
 
 from ambig_lib.core import paths
 from ambig_lib.core.errors import AmbigError
-from ambig_lib.core.io import write_json_atomic
 from ambig_lib.study.runner import load_profile
 
 #: Committed folders the study writes (and reads back).
@@ -195,7 +193,7 @@ def ignored_by_git(relative: Iterable[str], repo: Path = paths.REPO_ROOT) -> set
     return {n for n in result.stdout.decode().split("\0") if n}
 
 
-class ReproduceError(Exception):
+class ReproduceError(AmbigError):
     """The reproduction check cannot run as asked (one line for the user)."""
 
 
@@ -247,7 +245,7 @@ def reproduce(profile: str = "default", only: Sequence[str] | None = None, scrat
     committed = committed_files()
     run = prepare(scratch, committed)
     before = {p: (run / p).stat().st_mtime_ns for p in committed}
-    command = [sys.executable, "-m", "ambig_lib.study.runner", "--profile", profile, *runner_args]
+    command = [sys.executable, "-m", "ambig_lib", "study", "--profile", profile, *runner_args]
     if only:
         command += ["--only", *only]
     print(f"[reproduce] {len(committed)} committed files copied to {run}", file=stream, flush=True)
@@ -282,33 +280,3 @@ def report(differences: Sequence[Difference], summary: dict[str, Any], stream: A
     verdict = "no differences beyond the declared timing fields" if not summary["differs"] else \
         f"{summary['differs']} file(s) differ"
     print(f"[reproduce] {verdict}", file=stream)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Re-run the study into a scratch folder and list the committed artefacts that differ "
-                    "(declared timing and machine fields ignored).")
-    parser.add_argument("--profile", default="default", help="a profile whose outputs are committed (default)")
-    parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem; default: all")
-    parser.add_argument("--scratch", type=Path, default=None, help="scratch folder (default: a new temp folder)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (default: removed when "
-                        "nothing differs)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the differences as JSON here")
-    args = parser.parse_args(argv)
-    try:
-        differences, summary = reproduce(args.profile, args.only, args.scratch)
-    except ReproduceError as exc:
-        print(f"[reproduce] error: {exc}", file=sys.stderr)
-        return 2
-    report(differences, summary)
-    if args.json is not None:
-        write_json_atomic(args.json, {"summary": summary, "differences": [d.__dict__ for d in differences]})
-    if not summary["differs"] and not args.keep and args.scratch is None:
-        shutil.rmtree(summary["scratch"], ignore_errors=True)
-    else:
-        print(f"[reproduce] scratch folder kept: {summary['scratch']}")
-    return 1 if summary["differs"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,14 @@
 """Execute the study's notebooks headlessly with papermill, parameters injected from a named profile.
 
-``python -m ambig_lib.study.runner --profile default`` runs ``notebooks/0*.ipynb`` in order, writes each executed
-notebook and its HTML rendering to ``results/notebooks/``, and stops at the first failing cell with an error
-naming the notebook and the cell. Notebooks run with the repository root as working directory by default, and
+``ambig study --profile default`` (what ``run_all.sh`` calls; the command line is :mod:`ambig_lib.cli.study`)
+runs ``notebooks/0*.ipynb`` in order, writes each executed notebook and its HTML rendering to
+``results/notebooks/``, and stops at the first failing cell with an error naming the notebook and the cell. Notebooks run with the repository root as working directory by default, and
 from ``notebooks/`` just the same (``run_notebook(cwd=...)``; ``--lab`` opens them in JupyterLab there).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from ambig_lib.core import paths
 from ambig_lib.core.errors import NotebookRunError
 from ambig_lib.core.io import write_text_atomic
 from ambig_lib.study import appendix, notebook_output
-from ambig_lib.study.lab import batch_kernel_env, make_portable, open_lab
+from ambig_lib.study.lab import batch_kernel_env, make_portable
 from ambig_lib.study.staging import open_stage, publish, results_redirected, unstage_text
 
 
@@ -201,6 +199,10 @@ def _failed_cell(executed: Path) -> str:
     return "unknown cell"
 
 
+class NotebookFailedError(NotebookRunError):
+    """A notebook ran and one of its cells raised (not a usage error: the executed copy holds the traceback)."""
+
+
 def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | None = None,
                  html: bool = True, kernel_name: str = "python3", cwd: Path | None = None) -> Path:
     """Execute one notebook with papermill (working folder ``cwd``, default the repository root); return the
@@ -220,7 +222,7 @@ def run_notebook(notebook: Path, parameters: dict[str, Any], output_dir: Path | 
                                 log_output=False, **kernel_args)
     except PapermillExecutionError as exc:
         make_portable(executed)
-        raise NotebookRunError(
+        raise NotebookFailedError(
             f"Notebook {notebook.name} failed in {_failed_cell(executed)}: {exc.ename}: {str(exc.evalue).rstrip('.')}. "
             f"The executed notebook with the traceback is {executed}."
         ) from exc
@@ -274,40 +276,3 @@ def run_study(profile: str = "default", only: list[str] | None = None, html: boo
     if html:
         print(f"[run_all] appendix index: {appendix.write_index(output_dir or paths.executed_notebooks_dir())}")
     return timings
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the study notebooks with papermill.")
-    parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
-    parser.add_argument("--only", nargs="+", help="notebooks to run, by prefix (02) or stem")
-    parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="[NB:]KEY=VALUE",
-                        help="override a notebook parameter (value parsed as YAML), repeatable; e.g. "
-                             "--set 03:seeds=[0] --set student=mpnet")
-    parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
-    parser.add_argument("--lab", action="store_true", help="open the notebooks in JupyterLab instead")
-    args = parser.parse_args(argv)
-    if args.lab:
-        return open_lab()
-    try:
-        overrides = [parse_override(text) for text in args.overrides]
-        if args.list:
-            chosen = select_notebooks(study_notebooks(), args.only)
-            planned = plan_parameters(load_profile(args.profile), chosen, overrides)
-            for nb in chosen:
-                print(f"{nb.stem}: {planned[nb.stem]}")
-            return 0
-        start = time.perf_counter()
-        timings = run_study(args.profile, args.only, html=not args.no_html, overrides=overrides)
-    except NotebookRunError as exc:
-        print(f"[run_all] FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    total = time.perf_counter() - start
-    for stem, seconds in timings:
-        print(f"[run_all] {stem:28s} {seconds:8.1f} s")
-    print(f"[run_all] total {total:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

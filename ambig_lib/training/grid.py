@@ -8,15 +8,13 @@ CPU the cores are split between them (``AMBIG_TORCH_THREADS`` per worker). Each 
 Teacher names ``ceiling/clariq`` and ``ceiling/ambignq`` are the supervised ceilings (real labelled training
 queries; see :mod:`ambig_lib.training.baselines`); every other name is a synthetic teacher set.
 
-    python -m ambig_lib.training.grid --students minilm --teachers all --seeds 0 1 2 --jobs 8
+    ambig train --students minilm --teachers all --seeds 0 1 2 --jobs 8      # the command line: ambig_lib.cli.train
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -28,10 +26,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ambig_lib.core import paths
-from ambig_lib.core.errors import AmbigError
 from ambig_lib.data.benchmarks import EVAL_SETS, load_eval_set
 from ambig_lib.data.ceilings import AMBIGNQ_CEILING_ROWS, CEILING_DATASETS, ceiling_training_frame
-from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
+from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.runs import run_dir
 from ambig_lib.training.finetune import TrainConfig, TrainingError, train_or_reuse
 
@@ -104,45 +101,3 @@ def run_grid(students: Sequence[str], teachers: Sequence[str], seeds: Sequence[i
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grid ({jobs} jobs)"):
             results[futures[future]] = future.result()
     return pd.DataFrame([results[job] for job in grid])
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ambig-train", description=__doc__.split("\n")[0])
-    parser.add_argument("--students", nargs="+", default=["minilm"])
-    parser.add_argument("--teachers", nargs="+", default=["published"],
-                        help="names or paths; 'published' = the six published sets, 'all' = published + "
-                             "generated, 'ceilings' = the supervised ceilings")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes); e.g. 8 on a GPU")
-    parser.add_argument("--no-fold-models", action="store_true",
-                        help="do not save the 5 fold checkpoints (predictions and summaries only)")
-    parser.add_argument("--no-resume", action="store_true")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the grid and print one row per run."""
-    args = build_parser().parse_args(argv)
-    try:
-        teachers = resolve_teacher_sets(args.teachers)
-        config = TrainConfig(folds=args.folds, max_epochs=args.epochs, max_length=args.max_length,
-                             save_fold_models=not args.no_fold_models)
-        table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
-                         jobs=args.jobs)
-    except AmbigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished runs are kept under runs/ and reused, re-run the same command to resume.",
-              file=sys.stderr)
-        return 130
-    print(table.to_string(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

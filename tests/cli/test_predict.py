@@ -1,17 +1,20 @@
-"""The command-line predictor: arguments, files, stdin, TSV and JSON lines, errors."""
+"""``ambig predict``: arguments, files, stdin, TSV and JSON lines, errors."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TextIO
+from unittest import mock
 
 import pytest
 
-from ambig_lib.cli.predict import main
+from ambig_lib.cli.main import main
 from ambig_lib.core import paths
 from ambig_lib.serving.predictor import Predictor
 
@@ -23,9 +26,15 @@ class _Pipe(io.StringIO):
         return False
 
 
+def _predict(args: list[str], stdin: TextIO, stdout: TextIO) -> int:
+    """``ambig predict ARGS`` in this process, reading ``stdin`` and writing ``stdout``."""
+    with mock.patch.object(sys, "stdin", stdin), contextlib.redirect_stdout(stdout):
+        return main(["predict", *args])
+
+
 def _run(args: list[str], stdin: str = "") -> tuple[int, str]:
     out = io.StringIO()
-    code = main(args, stdin=_Pipe(stdin), stdout=out)
+    code = _predict(args, _Pipe(stdin), out)
     return code, out.getvalue()
 
 
@@ -68,7 +77,7 @@ def test_errors_exit_2_with_reason(dev_export: Path, tmp_path: Path, capsys: pyt
 
 
 def test_module_entry_point(dev_export: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(dev_export), "--format", "jsonl"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib", "predict", str(dev_export), "--format", "jsonl"],
                           input="what is java\n", capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["query"] == "what is java"
@@ -107,7 +116,7 @@ def test_undecodable_input_names_the_line_and_classifies_nothing(dev_export: Pat
     source.write_bytes(data)
     for args, stdin in (([str(dev_export), "--file", str(source)], b""), ([str(dev_export)], data)):
         out = io.StringIO()
-        assert main(args, stdin=_BytePipe(stdin), stdout=out) == 2
+        assert _predict(args, _BytePipe(stdin), out) == 2
         err = capsys.readouterr().err
         assert out.getvalue() == "" and len(err.strip().splitlines()) == 1
         assert "line 2 (byte 0xff at column 5) not UTF-8; nothing was classified" in err
@@ -115,7 +124,7 @@ def test_undecodable_input_names_the_line_and_classifies_nothing(dev_export: Pat
 
 def test_nul_only_line_gets_no_label(dev_export: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    assert main([str(dev_export)], stdin=_BytePipe(b"what is java\n\x00\x00\n"), stdout=out) == 2
+    assert _predict([str(dev_export)], _BytePipe(b"what is java\n\x00\x00\n"), out) == 2
     assert out.getvalue() == ""
     assert "stdin: line 2 holds only control characters" in capsys.readouterr().err
 
@@ -145,7 +154,7 @@ def test_broken_model_directories_are_one_line_exit_2(dev_export: Path, tmp_path
         (broken / "export.json").write_text("{")
     else:
         (broken / "tokenizer.json").unlink()
-    proc = subprocess.run([sys.executable, "-m", "ambig_lib.cli.predict", str(broken), "what is java"],
+    proc = subprocess.run([sys.executable, "-m", "ambig_lib", "predict", str(broken), "what is java"],
                           capture_output=True, text=True, cwd=paths.REPO_ROOT, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

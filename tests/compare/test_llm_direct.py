@@ -142,7 +142,10 @@ def test_real_small_teacher_answers_parse_and_rerun_is_free(tmp_path: Path) -> N
 def test_cli_classifies_resumes_from_the_cache_and_refuses_a_partial_merge(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """The real 0.5B teacher on the first 3 ClariQ queries, then the same command offline from the cache."""
-    from ambig_lib.cli.llm_direct import main
+    from ambig_lib.cli.main import main as ambig
+
+    def main(argv: list[str]) -> int:
+        return ambig(["llm-direct", *argv])
 
     cache, answers = tmp_path / "cache.jsonl", tmp_path / "answers.tsv"
     common = ["--teacher", "qwen2.5-coder-0.5b", "--datasets", "clariq", "--modes", "zero_shot", "--limit", "3",

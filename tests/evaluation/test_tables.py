@@ -112,7 +112,7 @@ def test_requested_run_without_predictions_is_an_error(isolated: Path):
                           frame["binary_label"], np.full(len(frame), 0.6))
     table, _ = evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], DATASETS, n_resamples=20)
     assert (table["method"] == "finetuned").sum() == 2
-    with pytest.raises(EvaluationError, match=r"minilm / seed/gpt-4.1 / seed 7 .*training_grid --students minilm "
+    with pytest.raises(EvaluationError, match=r"minilm / seed/gpt-4.1 / seed 7 .*ambig train --students minilm "
                                               r"--teachers seed/gpt-4.1 --seeds 7"):
         evaluation_table(["minilm"], ["seed/gpt-4.1"], [0, 7], DATASETS, n_resamples=20)
     with pytest.raises(EvaluationError, match="minlm / seed/gpt-4.1 / seed 0"):

@@ -26,7 +26,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from ambig_lib.cli.generate import main as generate_main  # noqa: E402
+from ambig_lib.cli.main import main  # noqa: E402
 from ambig_lib.data.teacher_sets import load_teacher_set  # noqa: E402
 from ambig_lib.generation.stage import EmptySetError, GenerationConfig, generate_set, output_paths
 from ambig_lib.generation.topics import load_topics  # noqa: E402
@@ -188,10 +188,10 @@ def test_cli_rebuilds_offline_from_the_cache(first_run: Outcome, tmp_path: Path,
     argv = ["--teacher", TEACHER, "--prompt", "seed", "--limit", "2", "--seed", "0",
             "--max-attempts", str(MAX_ATTEMPTS), "--out-dir", str(tmp_path), "--offline", "--no-progress"]
     if first_run.empty:
-        assert generate_main(argv) != 0  # nothing to write: a clear failure, not an empty set
+        assert main(["generate", *argv]) != 0  # nothing to write: a clear failure, not an empty set
         assert "no topic" in capsys.readouterr().err
     else:
-        assert generate_main(argv) == 0
+        assert main(["generate", *argv]) == 0
         assert '"rows_written"' in capsys.readouterr().out
     files = output_paths(make_config(), tmp_path)  # a partial run: written under variants/
     assert files["tsv"].parent == tmp_path / "variants"

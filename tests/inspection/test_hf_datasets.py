@@ -14,9 +14,9 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
+from ambig_lib.cli.main import main  # noqa: E402
 from ambig_lib.core.paths import tables_dir  # noqa: E402
 from ambig_lib.data.teacher_sets import load_teacher_set, teacher_set_names  # noqa: E402
-from ambig_lib.inspection import hf_datasets  # noqa: E402
 from ambig_lib.inspection.hf_datasets import (  # noqa: E402
     CARD_NAME,
     PARQUET_NAME,
@@ -72,9 +72,9 @@ def test_export_reads_back_equal_and_the_card_carries_02s_audit(name: str, tmp_p
 
 
 def test_cli_exports_and_refuses_unknown_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert hf_datasets.main(["export", GENERATED, "--out", str(tmp_path / "x")]) == 0
+    assert main(["datasets", "export", GENERATED, "--out", str(tmp_path / "x")]) == 0
     assert (tmp_path / "x" / CARD_NAME).is_file()
-    assert hf_datasets.main(["export", "seed/no-such-set", "--out", str(tmp_path / "y")]) == 2
+    assert main(["datasets", "export", "seed/no-such-set", "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ambig_lib.cli.main import main
 from ambig_lib.core import paths
 from ambig_lib.study import reproduce
 from ambig_lib.study.reproduce import Difference, compare, machine_file, normalise
@@ -69,10 +70,10 @@ def test_compare_sorts_files_by_what_changed(tmp_path: Path) -> None:
 
 
 def test_a_profile_with_its_own_folders_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert reproduce.main(["--profile", "quick"]) == 2
+    assert main(["reproduce", "--profile", "quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not committed" in err
-    assert reproduce.main(["--profile", "no-such-profile"]) == 2
+    assert main(["reproduce", "--profile", "no-such-profile"]) == 2
 
 
 @pytest.mark.skipif(not _git_checkout(), reason="needs a git checkout")

@@ -10,9 +10,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from ambig_lib.cli.main import main
 from ambig_lib.core import paths
 from ambig_lib.core.errors import NotebookRunError
 from ambig_lib.study import runner
+
+
+def study(*args: str) -> int:
+    """``ambig study ARGS`` (what run_all.sh runs) in this process."""
+    return main(["study", *args])
 
 
 def _notebook(path: Path, cells: list[str]) -> Path:
@@ -59,11 +65,11 @@ def test_cli_exit_code_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
     monkeypatch.setenv("AMBIG_RESULTS_DIR", str(tmp_path / "results"))
     assert [p.stem for p in runner.study_notebooks()] == ["01_first", "02_second", "03_fails"]
-    assert runner.main(["--profile", str(profile), "--only", "01", "02", "--no-html"]) == 0
+    assert study("--profile", str(profile), "--only", "01", "02", "--no-html") == 0
     assert (tmp_path / "out" / "02_second.ipynb").is_file()
-    assert runner.main(["--profile", str(profile), "--no-html"]) == 1
+    assert study("--profile", str(profile), "--no-html") == 1  # a failing notebook is not a usage error
     err = capsys.readouterr().err
-    assert "03_fails.ipynb" in err and "ZeroDivisionError" in err
+    assert "03_fails.ipynb" in err and "ZeroDivisionError" in err and "Traceback" not in err
 
 
 def test_profiles_load_and_match_the_notebooks() -> None:
@@ -138,11 +144,13 @@ def test_set_overrides_profile_parameters(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
     monkeypatch.setattr(paths, "executed_notebooks_dir", lambda: tmp_path / "out")
     monkeypatch.setenv("AMBIG_RESULTS_DIR", str(tmp_path / "results"))
-    assert runner.main(["--profile", str(profile), "--no-html", "--set", "seeds=[5]", "--set", "02:flag=false"]) == 0
+    assert study("--profile", str(profile), "--no-html", "--set", "seeds=[5]", "--set", "02:flag=false") == 0
     assert json.loads((tmp_path / "a.json").read_text()) == [5]
     assert json.loads((tmp_path / "b.json").read_text()) == [[5], False]
-    assert runner.main(["--profile", str(profile), "--list", "--set", "01:flag=1"]) == 1
-    assert "--set flag: no parameter of that name in notebook '01'" in capsys.readouterr().err
+    assert study("--profile", str(profile), "--list", "--set", "01:flag=1") == 2  # a usage error
+    err = capsys.readouterr().err
+    assert "--set flag: no parameter of that name in notebook '01'" in err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     with pytest.raises(NotebookRunError, match="expected \\[NOTEBOOK:\\]KEY=VALUE"):
         runner.parse_override("04:ceilings")
     assert runner.parse_override("04_evaluate:ceilings=false") == runner.Override("04_evaluate", "ceilings", False)
@@ -157,17 +165,17 @@ def test_set_for_a_notebook_not_selected_says_so(tmp_path: Path, monkeypatch: py
     profile = tmp_path / "p.yaml"
     profile.write_text("common: {}\nnotebooks: {}\n")
     monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
-    assert runner.main(["--profile", str(profile), "--list", "--only", "02", "--set", "04:seeds=[7]"]) == 1
+    assert study("--profile", str(profile), "--list", "--only", "02", "--set", "04:seeds=[7]") == 2
     err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "notebook '04' is not selected (selected: 02_b)" in err and "no parameter" not in err
 
 
 def test_only_without_a_value_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     """``--only`` with nothing after it used to select every notebook."""
-    with pytest.raises(SystemExit) as info:
-        runner.main(["--only", "--list"])
-    assert info.value.code == 2
-    assert "--only: expected at least one argument" in capsys.readouterr().err
+    assert study("--only", "--list") == 2
+    err = capsys.readouterr().err
+    assert "--only: expected at least one argument" in err and len(err.strip().splitlines()) == 1
 
 
 def test_results_are_published_only_when_the_notebook_succeeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -194,14 +202,14 @@ def test_results_are_published_only_when_the_notebook_succeeds(tmp_path: Path, m
     monkeypatch.setattr(paths, "notebooks_dir", lambda: nbs)
     monkeypatch.setenv("AMBIG_RESULTS_DIR", str(results))
 
-    assert runner.main(["--profile", str(profile), "--set", "fail=true"]) == 1
+    assert study("--profile", str(profile), "--set", "fail=true") == 1
     assert (results / "tables" / "evaluation.csv").read_text() == "good,138 lines\n"
     assert not (results / "figures").exists()
     assert (results / "notebooks" / "04_eval.ipynb").read_text() == "old good notebook"
     assert (results / "notebooks" / "04_eval.html").read_text() == "old good html"
     assert (results / ".staging" / "04_eval" / "notebooks" / "04_eval.ipynb").is_file()  # kept for inspection
 
-    assert runner.main(["--profile", str(profile)]) == 0
+    assert study("--profile", str(profile)) == 0
     assert (results / "tables" / "evaluation.csv").read_text() == "new good,138 lines\n"
     assert (results / "figures" / "f.png").read_bytes() == b"png"
     executed = (results / "notebooks" / "04_eval.ipynb").read_text()

@@ -73,8 +73,8 @@ def test_ceiling_jobs_never_train_on_their_test_rows(teacher):
 
 def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path, monkeypatch):
     """A missing checkpoint is rebuilt alone: same split and seed give the fold model of the full run."""
-    from ambig_lib.serving.layout import ServingError
     from ambig_lib.training.finetune import (
+        TrainingError,
         fold_model_dir,
         load_classifier,
         load_tokenizer,
@@ -86,7 +86,7 @@ def test_one_fold_model_is_the_runs_own_fold(tiny_distilbert, tiny_set, tmp_path
     student, teacher = str(tiny_distilbert), str(tiny_set)
     monkeypatch.setenv("AMBIG_TORCH_THREADS", "1")
     monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path / "runs"))
-    with pytest.raises(ServingError, match="No trained model"):
+    with pytest.raises(TrainingError, match="No trained model"):
         fold_model_dir(student, teacher, 0, 1)
     alone = train_fold_model(student, teacher, 0, 1, TINY)
     assert alone.name == "fold_1" and not (alone.parent / "fold_0").exists()

@@ -1,0 +1,37 @@
+"""``ambig strategies``: build the transfer study's rule-based sets (no model call, seconds).
+
+Writes ``strategy/rules_counterfactual`` (rule-based edits of the specific queries of the published and
+Zef-CNP sets) and, for every pair set in ``data/synthetic/strategies/``, its random-deletion control
+``strategy/<stem>-control`` (missing or older than its set; all of them with ``--rebuild-controls``). The LLM
+strategies (``taxonomy``, ``real_seeded``) come from ``ambig generate --out-dir data/synthetic/strategies``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ambig_lib.cli.common import add_subcommand
+from ambig_lib.core import paths
+from ambig_lib.generation.strategies import build_all
+
+EXAMPLES = ("ambig strategies                      # counterfactual set + every missing control",
+            "ambig generate --prompt taxonomy --out-dir data/synthetic/strategies --option n_threads=1")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = add_subcommand(subparsers, "strategies", "build the counterfactual set and the deletion controls",
+                            EXAMPLES, description=__doc__)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rebuild-controls", action="store_true", help="rebuild every control, not only the "
+                        "missing or outdated ones")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the sets; print what was written."""
+    for tsv in build_all(seed=args.seed, rebuild_controls=args.rebuild_controls):
+        record = json.loads(tsv.with_name(tsv.name.replace(".tsv", ".provenance.json")).read_text("utf-8"))
+        print(f"{paths.portable_path(tsv.resolve())}: {record['rows']} rows, mean words {record['mean_words']}")
+    return 0

@@ -1,0 +1,90 @@
+"""``ambig train``: the resumable training grid, every (student, teacher set, seed) run (notebook 03).
+
+Runs whose configuration and training data are unchanged are reused (``--no-resume`` retrains them).
+``--jobs N`` trains N runs at once in separate processes (on a GPU they share the card; on a CPU the cores are
+split between them). Teacher names ``ceiling/clariq`` and ``ceiling/ambignq`` are the supervised ceilings.
+Hyper-parameters not given keep :class:`ambig_lib.training.finetune.TrainConfig`'s defaults; any field of it can
+be set with ``--option FIELD=VALUE`` (e.g. ``--option learning_rate=3e-5``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ambig_lib.cli.common import (
+    Interrupted,
+    add_offline,
+    add_option,
+    add_subcommand,
+    add_threads,
+    dataclass_options,
+    parse_options,
+    positive_int,
+)
+from ambig_lib.data.ceilings import CEILING_DATASETS
+from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
+
+#: The grid's evaluation sets (``ambig_lib.training.grid.DEFAULT_DATASETS``, which imports torch).
+DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
+#: Shorthand flags -> TrainConfig fields; ``None`` on the command line means the dataclass default.
+FLAG_FIELDS = {"folds": "folds", "epochs": "max_epochs", "max_length": "max_length"}
+EXAMPLES = ("ambig train --students minilm --teachers published --seeds 0",
+            "ambig train --students minilm mpnet --teachers all ceilings --seeds 0 1 2 --jobs 8   # GPU",
+            "ambig train --students minilm --teachers seed/gpt-4.1 --seeds 0 --option learning_rate=3e-5")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = add_subcommand(subparsers, "train", "fine-tune students on teacher sets (the resumable grid)",
+                            EXAMPLES, description=__doc__)
+    parser.add_argument("--students", nargs="+", default=["minilm"])
+    parser.add_argument("--teachers", nargs="+", default=["published"],
+                        help="names or paths; 'published' = the six published sets, 'all' = published + "
+                             "generated, 'ceilings' = the supervised ceilings")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--folds", type=positive_int, default=None, help="default: TrainConfig.folds")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: TrainConfig.max_epochs")
+    parser.add_argument("--max-length", type=positive_int, default=None, help="default: TrainConfig.max_length")
+    add_option(parser, "any TrainConfig field, repeatable (value parsed as YAML), e.g. learning_rate=3e-5")
+    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="runs trained at once (processes); e.g. 8 on a GPU")
+    parser.add_argument("--no-fold-models", action="store_true",
+                        help="do not save the fold checkpoints (predictions and summaries only)")
+    parser.add_argument("--no-resume", action="store_true")
+    add_offline(parser)
+    add_threads(parser, "torch threads per run (AMBIG_TORCH_THREADS; default: the free cores, split by --jobs)")
+    return parser
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """The ``TrainConfig`` of the command line: the dataclass defaults, then ``--option``, then the flags."""
+    overrides = parse_options(args.option)  # a malformed --option fails before torch is imported
+    from ambig_lib.training.finetune import TrainConfig  # imports torch: only when training
+
+    overrides = dataclass_options(TrainConfig, overrides)
+    overrides.update({field: getattr(args, flag) for flag, field in FLAG_FIELDS.items()
+                      if getattr(args, flag) is not None})
+    if args.no_fold_models:
+        overrides["save_fold_models"] = False
+    return TrainConfig(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the grid and print one row per run."""
+    parse_options(args.option)  # a malformed --option fails first (train_config reads it again, after torch)
+    teachers = resolve_teacher_sets(args.teachers)
+    for teacher in dict.fromkeys(teachers):  # a typo or a broken set fails now, before torch is imported
+        if teacher not in CEILING_DATASETS:
+            load_teacher_set(teacher)
+    config = train_config(args)
+    from ambig_lib.training.grid import run_grid  # imports torch and transformers: only when training
+
+    try:
+        table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
+                         jobs=args.jobs)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; finished runs are kept under runs/ and reused, re-run the same command "
+                          "to resume.") from None
+    print(table.to_string(index=False))
+    return 0

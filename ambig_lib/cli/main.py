@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from ambig_lib.cli import (
     common,
     datasets,
+    distil,
     evaluate,
     export,
     generate,
@@ -28,7 +29,7 @@ from ambig_lib.cli import (
 
 #: Subcommands in pipeline order, then the study's tools.
 COMMANDS = {"generate": generate, "inspect": inspect, "train": train, "evaluate": evaluate,
-            "llm-direct": llm_direct, "export": export, "predict": predict, "latency": latency, "study": study,
+            "llm-direct": llm_direct, "export": export, "distil": distil, "predict": predict, "latency": latency, "study": study,
             "reproduce": reproduce, "datasets": datasets, "strategies": strategies}
 #: Subcommands whose options may follow their positional arguments (``ambig predict DIR "q" --format jsonl``).
 INTERMIXED = ("predict",)

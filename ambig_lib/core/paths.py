@@ -41,6 +41,11 @@ def llm_direct_dir() -> Path:
     return Path(os.environ.get("AMBIG_LLM_DIRECT_DIR", data_dir() / "llm_direct"))
 
 
+def pool_dir() -> Path:
+    """The transfer pool of unlabeled queries and its cached soft labels (committed); ``$AMBIG_POOL_DIR``."""
+    return Path(os.environ.get("AMBIG_POOL_DIR", data_dir() / "pool"))
+
+
 def runs_dir() -> Path:
     """Git-ignored training runs: checkpoints, predictions, summaries."""
     return Path(os.environ.get("AMBIG_RUNS_DIR", REPO_ROOT / "runs"))
@@ -97,7 +102,7 @@ def _logical_roots() -> list[tuple[Path, str]]:
     """(folder, reference prefix) of every place an artefact may name; relocated folders keep their prefix."""
     roots: list[tuple[Path, str]] = [
         (model_cache_dir(), "cache:models/"), (cache_dir(), "cache:"), (synthetic_dir(), "data/synthetic/"),
-        (llm_direct_dir(), "data/llm_direct/"), (runs_dir(), "runs/"), (results_dir(), "results/"),
+        (llm_direct_dir(), "data/llm_direct/"), (pool_dir(), "data/pool/"), (runs_dir(), "runs/"), (results_dir(), "results/"),
         (data_dir(), "data/"),
     ]
     mirror = mirror_dir()
@@ -139,7 +144,7 @@ def portable_path(path: str | os.PathLike[str]) -> str:
 def from_portable(reference: str) -> Path:
     """The local path a ``portable_path`` reference names on this machine (the inverse of ``portable_path``).
 
-    ``runs/...``, ``results/...``, ``data/...`` (and ``data/synthetic/...``, ``data/llm_direct/...``) resolve
+    ``runs/...``, ``results/...``, ``data/...`` (and ``data/synthetic/...``, ``data/llm_direct/...``, ``data/pool/...``) resolve
     against the folders ``$AMBIG_*_DIR`` name here, ``cache:...`` against the caches, ``mirror:...`` against
     the data mirror; other relative paths against the repository; an absolute path is returned as is.
     """

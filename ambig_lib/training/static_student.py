@@ -268,7 +268,7 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
     fingerprint = {"teacher": teacher, "seed": seed, "config": asdict(config), "n_rows": len(frame),
                    "data_sha256": _frame_sha(texts, labels),
                    "encoder_sha256": json.loads((encoder_dir / ENCODER_META).read_text())["weights_sha256"]}
-    cached = _reuse(run, fingerprint, encoder_dir) if not force else None
+    cached = reuse_static_student(run, fingerprint, encoder_dir) if not force else None
     if cached is not None:
         return cached
     encoder = load_static_encoder(encoder_dir)
@@ -297,13 +297,20 @@ def train_static_student(teacher: str, seed: int = 0, config: StaticConfig = Sta
                                 "scores": cv_scores},
                "train_accuracy": float(head.score(features, labels)), "versions": software_versions(STATIC_DISTS),
                "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return save_static_student(run, encoder_dir, head.coef_[0], float(head.intercept_[0]), summary)
+
+
+def save_static_student(run: Path, encoder_dir: Path, coef: np.ndarray, intercept: float,
+                        summary: dict[str, Any]) -> StaticStudent:
+    """Write ``head.npz`` and the summary (with the head's SHA-256) to ``run``; the student they describe."""
+    coef = np.asarray(coef, dtype=np.float64)
     run.mkdir(parents=True, exist_ok=True)
     with atomic_path(run / HEAD_FILE) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, coef=head.coef_[0].astype(np.float64), intercept=np.float64(head.intercept_[0]))
+            np.savez(handle, coef=coef, intercept=np.float64(intercept))
     summary["head_sha256"] = sha256_file(run / HEAD_FILE)
     write_json_atomic(run / SUMMARY_FILE, summary)
-    return StaticStudent(encoder_dir, head.coef_[0].astype(np.float64), float(head.intercept_[0]), summary)
+    return StaticStudent(encoder_dir, coef, float(intercept), summary)
 
 
 def _head(config: StaticConfig, c: float, seed: int) -> Any:
@@ -313,7 +320,8 @@ def _head(config: StaticConfig, c: float, seed: int) -> Any:
                               class_weight="balanced", random_state=seed)
 
 
-def _reuse(run: Path, fingerprint: dict[str, Any], encoder_dir: Path) -> StaticStudent | None:
+def reuse_static_student(run: Path, fingerprint: dict[str, Any], encoder_dir: Path) -> StaticStudent | None:
+    """The student saved in ``run`` when its summary records every value of ``fingerprint``, else None."""
     summary_path, head_path = run / SUMMARY_FILE, run / HEAD_FILE
     if not (summary_path.is_file() and head_path.is_file()):
         return None

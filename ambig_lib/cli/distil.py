@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from ambig_lib.cli.common import add_offline, add_subcommand, add_threads, positive_int
+from ambig_lib.cli.common import add_offline, add_threads, positive_int
 
+SUMMARY = "distil the teacher ensemble into the static student (soft labels)"
 EXAMPLES = ("ambig distil                                                   # mpnet x GPT-4.1 ensemble (GPU-trained folds)",
             "ambig distil --teacher-student minilm --seeds 0 1 2 --train-if-missing   # CPU: minilm folds",
             "ambig predict runs/static-distilled-minilm-from-mpnet/seed/gpt-4.1/0/export \"what is java\"")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_subcommand(subparsers, "distil", "distil the teacher ensemble into the static student (soft labels)",
-                            EXAMPLES, description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ambig distil``."""
     parser.add_argument("--pool", nargs="+", default=["all"],
                         help="teacher-set specification of the pool's synthetic queries (default: all)")
     parser.add_argument("--teacher-student", default="mpnet", help="student of the teacher runs (default: mpnet)")
@@ -37,7 +36,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="export folder (default: <run>/export)")
     add_offline(parser)
     add_threads(parser, "torch threads (AMBIG_TORCH_THREADS; default: the free cores)")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

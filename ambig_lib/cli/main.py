@@ -29,22 +29,24 @@ from ambig_lib.cli import (
 
 #: Subcommands in pipeline order, then the study's tools.
 COMMANDS = {"generate": generate, "inspect": inspect, "train": train, "evaluate": evaluate,
-            "llm-direct": llm_direct, "export": export, "distil": distil, "predict": predict, "latency": latency, "study": study,
-            "reproduce": reproduce, "datasets": datasets, "strategies": strategies}
+            "llm-direct": llm_direct, "export": export, "distil": distil, "predict": predict, "latency": latency,
+            "study": study, "reproduce": reproduce, "datasets": datasets, "strategies": strategies}
 #: Subcommands whose options may follow their positional arguments (``ambig predict DIR "q" --format jsonl``).
 INTERMIXED = ("predict",)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``ambig`` parser and its subparsers by name."""
-    parser = common.Parser(prog=common.PROG, description="Query-ambiguity detection by distillation: one subcommand per stage of the pipeline.",
-                    formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=common.example_epilog("ambig generate --prompt length_matched --limit 3 --offline",
-                                          "ambig train --students minilm --teachers published --seeds 0",
-                                          "ambig study --profile quick",
-                                          notes="Run 'ambig <subcommand> --help' for each subcommand's options "
-                                                "and an example. Exit status: 0 success, 2 user error (one "
-                                                "line), 1 internal error."))
+    parser = common.Parser(
+        prog=common.PROG,
+        description="Query-ambiguity detection by distillation: one subcommand per stage of the pipeline.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=common.example_epilog(
+            "ambig generate --prompt length_matched --limit 3 --offline",
+            "ambig train --students minilm --teachers published --seeds 0",
+            "ambig study --profile quick",
+            notes="Run 'ambig <subcommand> --help' for each subcommand's options and an example. Exit status: "
+                  "0 success, 2 user error (one line), 1 internal error."))
     subparsers = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
     subs = {}
     for name, module in COMMANDS.items():

@@ -31,7 +31,7 @@ def read_evaluation_csv(path: Path) -> pd.DataFrame:
     return table
 
 
-#: Rows written by notebook 05 / ``llm_direct_cli`` (LLM-direct). 04 rebuilds the rest of ``evaluation.csv`` from
+#: Rows written by notebook 05 / ``ambig llm-direct`` (LLM-direct, through ``merge_rows``). 04 rebuilds the rest of ``evaluation.csv`` from
 #: prediction files and carries these over, so re-running 04 never drops them.
 CARRIED_METHOD_PREFIX = "llm_direct"
 

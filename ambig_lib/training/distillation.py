@@ -90,7 +90,7 @@ class DistillationError(AmbigError):
 
 def training_command(student: str, teacher_set: str, seeds: Sequence[int]) -> str:
     """The command that trains (and saves the fold models of) the teacher runs."""
-    return (f"python -m ambig_lib.training.grid --students {student} --teachers {teacher_set} "
+    return (f"ambig train --students {student} --teachers {teacher_set} "
             f"--seeds {' '.join(str(int(s)) for s in seeds)}")
 
 
@@ -109,7 +109,7 @@ def teacher_fold_dirs(student: str = DEFAULT_TEACHER_STUDENT, teacher_set: str =
                 missing = run_dir(student, teacher_set, int(seed)) / f"fold_{fold}"
                 raise DistillationError(
                     f"No fold model at {paths.portable_path(missing)} (the teacher ensemble needs {folds} folds x "
-                    f"seeds {list(seeds)}). Fix: pass train_if_missing=True (trains each missing fold alone) or "
+                    f"seeds {list(seeds)}). Fix: add --train-if-missing to ambig distil (trains each missing fold alone) or "
                     f"train the runs: {training_command(student, teacher_set, seeds)}.") from None
     return found
 

@@ -96,7 +96,7 @@ def test_ensemble_is_the_mean_of_every_fold_models_probabilities(runs_root: Path
 
 def test_a_missing_fold_model_names_the_command_that_trains_it(runs_root: Path) -> None:
     with pytest.raises(DistillationError, match=r"No fold model at runs/tiny/seed/gpt-4\.1/7/fold_0 .*"
-                       r"train_if_missing=True .*python -m ambig_lib\.training\.grid --students tiny "
+                       r"--train-if-missing .*ambig train --students tiny "
                        r"--teachers seed/gpt-4\.1 --seeds 0 7"):
         ensemble_soft_labels(QUERIES, STUDENT, TEACHER_SET, (0, 7), FOLDS, progress=False)
 

@@ -190,7 +190,7 @@ def test_results_are_published_only_when_the_notebook_succeeds(tmp_path: Path, m
     (results / "notebooks" / "04_eval.html").write_text("old good html")
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    write = ("from ambig_lib import paths\n"
+    write = ("from ambig_lib.core import paths\n"
              "previous = (paths.tables_dir() / 'evaluation.csv').read_text()\n"
              "(paths.tables_dir() / 'evaluation.csv').write_text('new ' + previous)\n"
              "(paths.figures_dir()).mkdir(parents=True, exist_ok=True)\n"

@@ -51,10 +51,24 @@ def example_epilog(*examples: str, notes: str = "") -> str:
     return f"{text}\n\n{notes.strip()}" if notes.strip() else text
 
 
-def add_subcommand(subparsers: Any, name: str, summary: str, examples: Sequence[str], description: str = "",
-                   notes: str = "") -> argparse.ArgumentParser:
-    """A subparser with a one-line ``summary`` (in ``ambig --help``), a description and an example epilog."""
-    shown = re.sub(r":\w+:`([^`]+)`", r"\1", description.strip() or summary).replace("``", "")  # RST -> text
+#: Where a subcommand module's docstring lists its example command lines (indented, one per line).
+EXAMPLE_MARKER = "Example::"
+
+
+def split_docstring(doc: str) -> tuple[str, str, list[str]]:
+    """A subcommand module's docstring as (summary: its first line, description: the rest up to ``Example::``,
+    the example command lines after it)."""
+    text, _, examples = (doc or "").partition(EXAMPLE_MARKER)
+    summary, _, description = text.strip().partition("\n")
+    lines = [line.strip() for line in examples.splitlines() if line.strip()]
+    return summary.strip().rstrip("."), description.strip(), lines
+
+
+def add_subcommand(subparsers: Any, name: str, doc: str, notes: str = "") -> argparse.ArgumentParser:
+    """A subparser from a subcommand module's docstring: its first line is the summary (in ``ambig --help``),
+    the rest the description, its ``Example::`` lines the epilog."""
+    summary, description, examples = split_docstring(doc)
+    shown = re.sub(r":\w+:`([^`]+)`", r"\1", description or summary).replace("``", "")  # RST -> text
     return subparsers.add_parser(name, help=summary, description=shown,
                                  epilog=example_epilog(*examples, notes=notes),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,7 +1,15 @@
-"""``ambig datasets``: teacher sets as Hugging Face datasets: list them, export one, push it to the hub.
+"""teacher sets as Hugging Face datasets: list, export, push.
+
+``ambig datasets``: teacher sets as Hugging Face datasets: list them, export one, push it to the hub.
 
 ``export`` writes ``data/train-00000-of-00001.parquet`` and a dataset card (``README.md``: provenance, counts,
 the shortcut audit of notebook 02, licence, citation); ``push`` uploads an exported folder (needs ``HF_TOKEN``).
+
+Example::
+
+    ambig datasets list                                   # every teacher set and its rows
+    ambig datasets export seed/gpt-4.1 --out hf/gpt-4.1   # parquet + dataset card
+    HF_TOKEN=... ambig datasets push hf/gpt-4.1 --repo-id USER/ambig-gpt-4.1
 """
 
 from __future__ import annotations
@@ -18,14 +26,8 @@ from ambig_lib.inspection.hf_datasets import (
     teacher_dataset,
 )
 
-SUMMARY = "teacher sets as Hugging Face datasets: list, export, push"
-EXAMPLES = ("ambig datasets list                                   # every teacher set and its rows",
-            "ambig datasets export seed/gpt-4.1 --out hf/gpt-4.1   # parquet + dataset card",
-            "HF_TOKEN=... ambig datasets push hf/gpt-4.1 --repo-id USER/ambig-gpt-4.1")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig datasets``."""
     actions = parser.add_subparsers(dest="action", metavar="{list,export,push}", required=True)
     actions.add_parser("list", help="the registered teacher sets and their row counts")
     export = actions.add_parser("export", help="write a dataset folder (parquet + dataset card)")

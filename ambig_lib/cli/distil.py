@@ -1,4 +1,6 @@
-"""``ambig distil``: knowledge distillation of the teacher ensemble onto the transfer pool (the fast tier).
+"""distil the teacher ensemble into the static student (soft labels).
+
+``ambig distil``: knowledge distillation of the teacher ensemble onto the transfer pool (the fast tier).
 
 Builds (or keeps) the transfer pool (``data/pool/``: every synthetic query plus the AmbigNQ train questions, never
 an evaluation or development-slice text), has the teacher ensemble (every fold model of the runs
@@ -7,6 +9,12 @@ the teacher runs' hashes and the pool's SHA-256), fits the static student's head
 by agreement with the teacher on a held-out 10% of the pool, never on evaluation labels) and exports it to ONNX,
 served by the same predictor, ``ambig predict`` and ``ambig latency`` as every student. Re-running the same
 command picks up a rebuilt pool or retrained teacher runs: that is how a better teacher reaches the fast tier.
+
+Example::
+
+    ambig distil                                                   # mpnet x GPT-4.1 ensemble (GPU-trained folds)
+    ambig distil --teacher-student minilm --seeds 0 1 2 --train-if-missing   # CPU: minilm folds
+    ambig predict runs/static-distilled-minilm-from-mpnet/seed/gpt-4.1/0/export "what is java"
 """
 
 from __future__ import annotations
@@ -16,14 +24,8 @@ from pathlib import Path
 
 from ambig_lib.cli.common import add_offline, add_threads, positive_int
 
-SUMMARY = "distil the teacher ensemble into the static student (soft labels)"
-EXAMPLES = ("ambig distil                                                   # mpnet x GPT-4.1 ensemble (GPU-trained folds)",
-            "ambig distil --teacher-student minilm --seeds 0 1 2 --train-if-missing   # CPU: minilm folds",
-            "ambig predict runs/static-distilled-minilm-from-mpnet/seed/gpt-4.1/0/export \"what is java\"")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig distil``."""
     parser.add_argument("--pool", nargs="+", default=["all"],
                         help="teacher-set specification of the pool's synthetic queries (default: all)")
     parser.add_argument("--teacher-student", default="mpnet", help="student of the teacher runs (default: mpnet)")

@@ -1,10 +1,17 @@
-"""``ambig evaluate``: the evaluation tables of notebook 04 from the predictions on disk.
+"""build the evaluation tables (baselines, ceilings, students).
+
+``ambig evaluate``: the evaluation tables of notebook 04 from the predictions on disk.
 
 Writes the baselines' predictions (length-only and TF-IDF logistic regression per teacher set, static students,
 zero-shot prototype per student; ``--no-baselines`` skips them), the supervised ceilings (``--no-ceilings``
 skips them: they train), then ``results/tables/evaluation.csv|.md``, ``evaluation_per_class.csv`` and
 ``evaluation_vs_published.csv|.md`` with bootstrap 95% intervals. Every requested fine-tuned run must have its
 predictions (``ambig train`` first); the LLM-direct rows already in ``evaluation.csv`` are kept.
+
+Example::
+
+    ambig evaluate --students minilm --teachers published --seeds 0 --no-ceilings
+    ambig evaluate                         # notebook 04's defaults: minilm mpnet, the study's sets, seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -15,13 +22,8 @@ from ambig_lib.cli import common
 from ambig_lib.data.teacher_sets import resolve_teacher_sets
 
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
-SUMMARY = "build the evaluation tables (baselines, ceilings, students)"
-EXAMPLES = ("ambig evaluate --students minilm --teachers published --seeds 0 --no-ceilings",
-            "ambig evaluate                         # notebook 04's defaults: minilm mpnet, the study's sets, seeds 0 1 2")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig evaluate``."""
     parser.add_argument("--students", nargs="+", default=["minilm", "mpnet"],
                         help="students whose runs (and zero-shot baselines) enter the table")
     parser.add_argument("--teachers", nargs="+", default=["study"],

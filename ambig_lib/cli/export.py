@@ -1,9 +1,17 @@
-"""``ambig export``: export a student to ONNX for serving (fp32 and int8 graphs, tokenizer, ``export.json``).
+"""export a student to ONNX (fp32 + int8) for serving.
+
+``ambig export``: export a student to ONNX for serving (fp32 and int8 graphs, tokenizer, ``export.json``).
 
 The source is a ``save_pretrained`` model directory, or one fold of a training run (``--student``,
 ``--teacher``, ``--seed``, ``--fold``: ``runs/<student>/<teacher>/<seed>/fold_<k>``; ``--train-if-missing``
 trains that fold alone when its checkpoint is not on disk). The export is what ``ambig predict`` and
 ``ambig latency`` serve. ``--option`` sets any field of ``ambig_lib.serving.export.ExportOptions``.
+
+Example::
+
+    ambig export runs/minilm/seed/gpt-4.1/0/fold_0 --out exports/minilm-gpt-4.1
+    ambig export --student minilm --teacher seed/gpt-4.1 --seed 0 --fold 0 --train-if-missing
+    ambig predict exports/minilm-gpt-4.1 "what is java"
 """
 
 from __future__ import annotations
@@ -15,14 +23,8 @@ from ambig_lib.cli import common
 from ambig_lib.serving.export import ExportOptions, export_onnx
 from ambig_lib.serving.layout import read_export_meta
 
-SUMMARY = "export a student to ONNX (fp32 + int8) for serving"
-EXAMPLES = ("ambig export runs/minilm/seed/gpt-4.1/0/fold_0 --out exports/minilm-gpt-4.1",
-            "ambig export --student minilm --teacher seed/gpt-4.1 --seed 0 --fold 0 --train-if-missing",
-            "ambig predict exports/minilm-gpt-4.1 \"what is java\"")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig export``."""
     parser.add_argument("model_dir", nargs="?", type=Path, default=None,
                         help="a save_pretrained model directory (else --student / --teacher)")
     parser.add_argument("--student", default="minilm", help="student of the run (default: minilm)")

@@ -1,9 +1,17 @@
-"""``ambig generate``: a teacher writes a synthetic teacher set (the generation stage, notebook 01).
+"""a teacher LLM writes a synthetic teacher set.
+
+``ambig generate``: a teacher writes a synthetic teacher set (the generation stage, notebook 01).
 
 Backend options go through ``--option key=value`` (values parsed as YAML: ``n_ctx=4096``, ``progress=false``).
 A partial or otherwise non-canonical run (``--limit``, ``--seed``, sampling) is written under its own name in
 ``variants/`` (see ``generation.output_paths``); an existing set with other settings is only replaced with
 ``--force``. Ctrl-C stops with one line; every answer so far is cached, so the same command resumes.
+
+Example::
+
+    ambig generate --teacher qwen2.5-coder-1.5b --prompt length_matched --limit 10
+    ambig generate --prompt length_matched --limit 3 --offline      # answered from the committed cache
+    ambig generate --teacher gpt-4.1 --backend openai-batch --prompt seed   # OPENAI_API_KEY
 """
 
 from __future__ import annotations
@@ -26,14 +34,8 @@ from ambig_lib.generation.stage import (
 from ambig_lib.teachers.cache import CachedTeacher
 from ambig_lib.teachers.registry import build_teacher
 
-SUMMARY = "a teacher LLM writes a synthetic teacher set"
-EXAMPLES = ("ambig generate --teacher qwen2.5-coder-1.5b --prompt length_matched --limit 10",
-            "ambig generate --prompt length_matched --limit 3 --offline      # answered from the committed cache",
-            "ambig generate --teacher gpt-4.1 --backend openai-batch --prompt seed   # OPENAI_API_KEY")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig generate``."""
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b",
                         help="teacher name from the registry (default: qwen2.5-coder-1.5b)")
     parser.add_argument("--backend", default=None, help="backend (llamacpp, openai, openai-batch, vllm); "

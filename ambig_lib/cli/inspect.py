@@ -1,9 +1,16 @@
-"""``ambig inspect``: inspect teacher sets (notebook 02): size, defects, lengths and the shortcut audit.
+"""inspect teacher sets: lengths, defects, shortcut audit.
+
+``ambig inspect``: inspect teacher sets (notebook 02): size, defects, lengths and the shortcut audit.
 
 Writes ``results/tables/inspect_synthetic.csv|.md`` and the length and shortcut figures under
 ``results/figures/`` (``--no-write`` only prints the table). The shortcut audit is the cross-validated accuracy
 of a length-only and a TF-IDF classifier on each set: 0.5 is chance; a high length-only accuracy means a student
 can read the label off the query length.
+
+Example::
+
+    ambig inspect                                   # every teacher set ('all')
+    ambig inspect --teachers published generated/qwen2.5-coder-1.5b_length_matched --no-write
 """
 
 from __future__ import annotations
@@ -13,13 +20,8 @@ import argparse
 from ambig_lib.cli import common
 from ambig_lib.inspection.stage import run_inspection, summary_view
 
-SUMMARY = "inspect teacher sets: lengths, defects, shortcut audit"
-EXAMPLES = ("ambig inspect                                   # every teacher set ('all')",
-            "ambig inspect --teachers published generated/qwen2.5-coder-1.5b_length_matched --no-write")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig inspect``."""
     parser.add_argument("--teachers", nargs="+", default=["all"],
                         help="teacher-set specification: names, paths or keywords ('published', 'generated', "
                              "'all', ...); default: all")

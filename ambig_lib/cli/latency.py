@@ -1,10 +1,17 @@
-"""``ambig latency``: time an exported student the way the study does (notebook 05).
+"""time an exported student (batch 1, throughput, cold start).
+
+``ambig latency``: time an exported student the way the study does (notebook 05).
 
 Per variant (eager PyTorch, ONNX fp32, ONNX int8): batch-1 p50 / p95 / p99 over real ClariQ + AmbigNQ queries
 after a warm-up (tokenisation included), throughput at each ``--batch-sizes``, and the cold start of a fresh
 process. The table is printed; ``--out-dir`` also writes ``latency.csv`` and ``latency_samples.csv`` there (the
 study's own tables are written by notebook 05). Numbers depend on the machine and its load: each row records
 threads, hardware, versions and the load average.
+
+Example::
+
+    ambig latency exports/minilm-gpt-4.1 --queries 200 --variants onnx_int8 --no-cold-start
+    ambig latency exports/minilm-gpt-4.1 --threads 2 --out-dir /tmp/latency
 """
 
 from __future__ import annotations
@@ -24,13 +31,8 @@ from ambig_lib.compare.latency import (
     write_latency_tables,
 )
 
-SUMMARY = "time an exported student (batch 1, throughput, cold start)"
-EXAMPLES = ("ambig latency exports/minilm-gpt-4.1 --queries 200 --variants onnx_int8 --no-cold-start",
-            "ambig latency exports/minilm-gpt-4.1 --threads 2 --out-dir /tmp/latency")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig latency``."""
     parser.add_argument("model_dir", type=Path, help="a directory written by ambig export")
     parser.add_argument("--system", choices=STUDENT_SYSTEMS, default="student",
                         help="student (transformer export) or static_student (static export)")

@@ -1,9 +1,17 @@
-"""``ambig llm-direct``: a teacher LLM classifies every ClariQ / AmbigNQ query directly (yes/no).
+"""a teacher LLM classifies the benchmark queries directly.
+
+``ambig llm-direct``: a teacher LLM classifies every ClariQ / AmbigNQ query directly (yes/no).
 
 Asks a teacher backend about every ClariQ / AmbigNQ query through the committed response cache
 (``data/llm_direct/<teacher>.cache.jsonl``), prints the evaluation rows and, with ``--merge``, replaces the
 teacher's LLM-direct rows in ``results/tables/evaluation.csv``. An interrupted run resumes from the cache, so
 the long offline run (2301 queries per mode on a CPU) can be spread over several sittings.
+
+Example::
+
+    ambig llm-direct --teacher qwen2.5-coder-1.5b --modes zero_shot few_shot
+    ambig llm-direct --teacher gpt-4.1-mini --backend openai --merge      # OPENAI_API_KEY
+    ambig llm-direct --teacher my-model --backend openai --option base_url=http://host:8000/v1
 """
 
 from __future__ import annotations
@@ -17,14 +25,8 @@ from ambig_lib.teachers.cache import CachedTeacher
 
 SUMMARY_COLUMNS = ["method", "student", "dataset", "n_total", "n_unparseable", "score", "macro_f1", "roc_auc",
                    "balanced_accuracy", "weighted_f1"]
-SUMMARY = "a teacher LLM classifies the benchmark queries directly"
-EXAMPLES = ("ambig llm-direct --teacher qwen2.5-coder-1.5b --modes zero_shot few_shot",
-            "ambig llm-direct --teacher gpt-4.1-mini --backend openai --merge      # OPENAI_API_KEY",
-            "ambig llm-direct --teacher my-model --backend openai --option base_url=http://host:8000/v1")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig llm-direct``."""
     parser.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="teacher name (default: qwen2.5-coder-1.5b)")
     parser.add_argument("--backend", default=None, help="llamacpp, openai, openai-batch or vllm; "
                         "default: the teacher's registered backend")

@@ -50,7 +50,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     subparsers = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
     subs = {}
     for name, module in COMMANDS.items():
-        sub = common.add_subcommand(subparsers, name, module.SUMMARY, module.EXAMPLES, description=module.__doc__)
+        sub = common.add_subcommand(subparsers, name, module.__doc__ or name)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
         subs[name] = sub

@@ -1,4 +1,6 @@
-r"""``ambig predict``: classify queries as ambiguous or clear with an exported student.
+r"""classify queries with an exported student (ONNX).
+
+``ambig predict``: classify queries as ambiguous or clear with an exported student.
 
 Options may come before or after the queries. Files and stdin hold one query per line: lines are split on
 ``\n`` only (``\r\n`` accepted; form feed, NEL or U+2028 inside a line stay part of that query), and blank
@@ -9,6 +11,12 @@ Queries longer than the export's ``max_length`` tokens (64 for the study's stude
 first ``max_length`` tokens; the command says which on stderr. Output, one line per query, in input order:
 TSV ``label<TAB>probability<TAB>query`` (with a header) or JSON lines ``{"query", "label", "probability"}``;
 ``probability`` is P(ambiguous). Errors: one line on stderr, exit status 2.
+
+Example::
+
+    ambig predict MODEL_DIR "what is java" "who won the 2018 world cup"
+    ambig predict MODEL_DIR --file queries.txt --format jsonl
+    cat queries.txt | ambig predict MODEL_DIR
 """
 
 from __future__ import annotations
@@ -106,14 +114,8 @@ def format_lines(queries: Sequence[str], predictions: Sequence[tuple[int, float]
     return lines
 
 
-SUMMARY = "classify queries with an exported student (ONNX)"
-EXAMPLES = ('ambig predict MODEL_DIR "what is java" "who won the 2018 world cup"',
-            "ambig predict MODEL_DIR --file queries.txt --format jsonl",
-            "cat queries.txt | ambig predict MODEL_DIR")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig predict``."""
     parser.add_argument("model_dir", help="directory written by ambig export (ambig_lib.serving.export.export_onnx)")
     parser.add_argument("queries", nargs="*", help="queries to classify (else --file or stdin)")
     parser.add_argument("--file", "-f", help="file with one query per line ('-' for stdin)")

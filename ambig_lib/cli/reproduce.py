@@ -1,8 +1,15 @@
-"""``ambig reproduce``: re-run the study into a scratch folder and list the committed artefacts that differ.
+"""re-run the study in a scratch folder and list what differs.
+
+``ambig reproduce``: re-run the study into a scratch folder and list the committed artefacts that differ.
 
 Declared timing and machine fields are ignored (``ambig_lib.study.reproduce``: ``MACHINE_FILES``,
 ``TIMING_KEYS``, ``TIMING_PATTERNS``); everything else must be byte-identical. The checkout is never written to.
 Exit status: 0 when nothing differs, 1 when something does, 2 for a usage error.
+
+Example::
+
+    ambig reproduce                     # re-run the whole study into a scratch folder and compare
+    ambig reproduce --only 02 04        # selected notebooks
 """
 
 from __future__ import annotations
@@ -14,13 +21,8 @@ from pathlib import Path
 from ambig_lib.core.io import write_json_atomic
 from ambig_lib.study.reproduce import report, reproduce
 
-SUMMARY = "re-run the study in a scratch folder and list what differs"
-EXAMPLES = ("ambig reproduce                     # re-run the whole study into a scratch folder and compare",
-            "ambig reproduce --only 02 04        # selected notebooks")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig reproduce``."""
     parser.add_argument("--profile", default="default", help="a profile whose outputs are committed (default)")
     parser.add_argument("--only", nargs="*", help="notebooks to run, by prefix (02) or stem; default: all")
     parser.add_argument("--scratch", type=Path, default=None, help="scratch folder (default: a new temp folder)")

@@ -1,9 +1,16 @@
-"""``ambig strategies``: build the transfer study's rule-based sets (no model call, seconds).
+"""build the counterfactual set and the deletion controls.
+
+``ambig strategies``: build the transfer study's rule-based sets (no model call, seconds).
 
 Writes ``strategy/rules_counterfactual`` (rule-based edits of the specific queries of the published and
 Zef-CNP sets) and, for every pair set in ``data/synthetic/strategies/``, its random-deletion control
 ``strategy/<stem>-control`` (missing or older than its set; all of them with ``--rebuild-controls``). The LLM
 strategies (``taxonomy``, ``real_seeded``) come from ``ambig generate --out-dir data/synthetic/strategies``.
+
+Example::
+
+    ambig strategies                      # counterfactual set + every missing control
+    ambig generate --prompt taxonomy --out-dir data/synthetic/strategies --option n_threads=1
 """
 
 from __future__ import annotations
@@ -14,13 +21,8 @@ import json
 from ambig_lib.core import paths
 from ambig_lib.generation.strategies import build_all
 
-SUMMARY = "build the counterfactual set and the deletion controls"
-EXAMPLES = ("ambig strategies                      # counterfactual set + every missing control",
-            "ambig generate --prompt taxonomy --out-dir data/synthetic/strategies --option n_threads=1")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig strategies``."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rebuild-controls", action="store_true", help="rebuild every control, not only the "
                         "missing or outdated ones")

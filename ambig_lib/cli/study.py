@@ -1,9 +1,18 @@
-"""``ambig study``: run the study's notebooks headlessly with papermill, parameters from a profile.
+"""run the study's notebooks with papermill (run_all.sh).
+
+``ambig study``: run the study's notebooks headlessly with papermill, parameters from a profile.
 
 This is what ``./run_all.sh`` calls. Executed notebooks and their HTML go to ``results/notebooks/``; tables and
 figures to ``results/tables|figures/``. Each notebook writes to a staging copy of the results, published only
 when it succeeds. A failing notebook stops the run: one line naming the notebook and the cell, exit status 1
 (the executed copy holds the traceback); a wrong profile, ``--only`` or ``--set`` is a usage error (exit 2).
+
+Example::
+
+    ambig study                                  # the offline default profile (no API key, no GPU)
+    ambig study --profile quick                  # a fast smoke run
+    ambig study --only 04 --set 04:ceilings=false --set seeds=[0]   # override parameters (YAML values)
+    ambig study --list                           # the notebooks and the parameters each gets
 """
 
 from __future__ import annotations
@@ -23,15 +32,8 @@ from ambig_lib.study.runner import (
     study_notebooks,
 )
 
-SUMMARY = "run the study's notebooks with papermill (run_all.sh)"
-EXAMPLES = ("ambig study                                  # the offline default profile (no API key, no GPU)",
-            "ambig study --profile quick                  # a fast smoke run",
-            "ambig study --only 04 --set 04:ceilings=false --set seeds=[0]   # override parameters (YAML values)",
-            "ambig study --list                           # the notebooks and the parameters each gets")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig study``."""
     parser.add_argument("--profile", default="default", help="profile name in profiles/ or a YAML path")
     parser.add_argument("--only", nargs="+", help="notebooks to run, by prefix (02) or stem")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")

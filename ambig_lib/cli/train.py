@@ -1,10 +1,18 @@
-"""``ambig train``: the resumable training grid, every (student, teacher set, seed) run (notebook 03).
+"""fine-tune students on teacher sets (the resumable grid).
+
+``ambig train``: the resumable training grid, every (student, teacher set, seed) run (notebook 03).
 
 Runs whose configuration and training data are unchanged are reused (``--no-resume`` retrains them).
 ``--jobs N`` trains N runs at once in separate processes (on a GPU they share the card; on a CPU the cores are
 split between them). Teacher names ``ceiling/clariq`` and ``ceiling/ambignq`` are the supervised ceilings.
 Hyper-parameters not given keep :class:`ambig_lib.training.finetune.TrainConfig`'s defaults; any field of it can
 be set with ``--option FIELD=VALUE`` (e.g. ``--option learning_rate=3e-5``).
+
+Example::
+
+    ambig train --students minilm --teachers published --seeds 0
+    ambig train --students minilm mpnet --teachers all ceilings --seeds 0 1 2 --jobs 8   # GPU
+    ambig train --students minilm --teachers seed/gpt-4.1 --seeds 0 --option learning_rate=3e-5
 """
 
 from __future__ import annotations
@@ -20,14 +28,8 @@ from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
 DEFAULT_DATASETS = ("clariq", "ambignq", "clariq_test")
 #: Shorthand flags -> TrainConfig fields; ``None`` on the command line means the dataclass default.
 FLAG_FIELDS = {"folds": "folds", "epochs": "max_epochs", "max_length": "max_length"}
-SUMMARY = "fine-tune students on teacher sets (the resumable grid)"
-EXAMPLES = ("ambig train --students minilm --teachers published --seeds 0",
-            "ambig train --students minilm mpnet --teachers all ceilings --seeds 0 1 2 --jobs 8   # GPU",
-            "ambig train --students minilm --teachers seed/gpt-4.1 --seeds 0 --option learning_rate=3e-5")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``ambig train``."""
     parser.add_argument("--students", nargs="+", default=["minilm"])
     parser.add_argument("--teachers", nargs="+", default=["published"],
                         help="names or paths; 'published' = the six published sets, 'all' = published + "

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from isolation import folders_in
 
 from ambig_lib.core.io import sha256_file, write_json_atomic
 from ambig_lib.data import pool as pool_module
@@ -45,10 +46,7 @@ def runs_root(tiny_distilbert: Path, tmp_path_factory: pytest.TempPathFactory) -
     """Runs ``tiny/seed/gpt-4.1/<seed>/fold_<k>``: the tiny DistilBERT with a differently seeded head each."""
     import torch
 
-    root = tmp_path_factory.mktemp("distil")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AMBIG_RUNS_DIR", str(root / "runs"))
-        patch.setenv("AMBIG_POOL_DIR", str(root / "pool"))
+    with folders_in(tmp_path_factory.mktemp("distil"), "AMBIG_RUNS_DIR", "AMBIG_POOL_DIR") as root:
         tokenizer = load_tokenizer(tiny_distilbert)
         for seed in SEEDS:
             for fold in range(FOLDS):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from isolation import folders_in
 
 from ambig_lib.compare.latency import SystemSpec, cold_start_s, load_system, student_specs
 from ambig_lib.data.teacher_sets import load_teacher_set
@@ -37,10 +38,7 @@ TEACHER = "seed/gpt-4.1"
 
 @pytest.fixture(scope="module")
 def config(tiny_distilbert: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticConfig]:
-    root = tmp_path_factory.mktemp("static")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AMBIG_MODEL_CACHE", str(root / "models"))
-        patch.setenv("AMBIG_RUNS_DIR", str(root / "runs"))
+    with folders_in(tmp_path_factory.mktemp("static"), "AMBIG_MODEL_CACHE", "AMBIG_RUNS_DIR"):
         yield StaticConfig(base=str(tiny_distilbert), pca_dims=16, cs=(0.1, 1.0, 10.0), cv_folds=3)
 
 

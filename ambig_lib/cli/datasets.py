@@ -1,4 +1,4 @@
-"""teacher sets as Hugging Face datasets: list, export, push.
+"""Teacher sets as Hugging Face datasets: list, export, push.
 
 ``ambig datasets``: teacher sets as Hugging Face datasets: list them, export one, push it to the hub.
 

@@ -1,4 +1,4 @@
-"""distil the teacher ensemble into the static student (soft labels).
+"""Distil the teacher ensemble into the static student (soft labels).
 
 ``ambig distil``: knowledge distillation of the teacher ensemble onto the transfer pool (the fast tier).
 

@@ -1,4 +1,4 @@
-"""build the evaluation tables (baselines, ceilings, students).
+"""Build the evaluation tables (baselines, ceilings, students).
 
 ``ambig evaluate``: the evaluation tables of notebook 04 from the predictions on disk.
 

@@ -1,4 +1,4 @@
-"""export a student to ONNX (fp32 + int8) for serving.
+"""Export a student to ONNX (fp32 + int8) for serving.
 
 ``ambig export``: export a student to ONNX for serving (fp32 and int8 graphs, tokenizer, ``export.json``).
 

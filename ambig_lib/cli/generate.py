@@ -1,4 +1,4 @@
-"""a teacher LLM writes a synthetic teacher set.
+"""A teacher LLM writes a synthetic teacher set.
 
 ``ambig generate``: a teacher writes a synthetic teacher set (the generation stage, notebook 01).
 

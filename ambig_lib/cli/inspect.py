@@ -1,4 +1,4 @@
-"""inspect teacher sets: lengths, defects, shortcut audit.
+"""Inspect teacher sets: lengths, defects, shortcut audit.
 
 ``ambig inspect``: inspect teacher sets (notebook 02): size, defects, lengths and the shortcut audit.
 

@@ -1,4 +1,4 @@
-"""time an exported student (batch 1, throughput, cold start).
+"""Time an exported student (batch 1, throughput, cold start).
 
 ``ambig latency``: time an exported student the way the study does (notebook 05).
 

@@ -1,4 +1,4 @@
-"""a teacher LLM classifies the benchmark queries directly.
+"""A teacher LLM classifies the benchmark queries directly.
 
 ``ambig llm-direct``: a teacher LLM classifies every ClariQ / AmbigNQ query directly (yes/no).
 

@@ -1,4 +1,4 @@
-r"""classify queries with an exported student (ONNX).
+r"""Classify queries with an exported student (ONNX).
 
 ``ambig predict``: classify queries as ambiguous or clear with an exported student.
 

@@ -1,4 +1,4 @@
-"""re-run the study in a scratch folder and list what differs.
+"""Re-run the study in a scratch folder and list what differs.
 
 ``ambig reproduce``: re-run the study into a scratch folder and list the committed artefacts that differ.
 

@@ -1,4 +1,4 @@
-"""build the counterfactual set and the deletion controls.
+"""Build the counterfactual set and the deletion controls.
 
 ``ambig strategies``: build the transfer study's rule-based sets (no model call, seconds).
 

@@ -1,4 +1,4 @@
-"""run the study's notebooks with papermill (run_all.sh).
+"""Run the study's notebooks with papermill (run_all.sh).
 
 ``ambig study``: run the study's notebooks headlessly with papermill, parameters from a profile.
 

@@ -1,4 +1,4 @@
-"""fine-tune students on teacher sets (the resumable grid).
+"""Fine-tune students on teacher sets (the resumable grid).
 
 ``ambig train``: the resumable training grid, every (student, teacher set, seed) run (notebook 03).
 

@@ -40,7 +40,10 @@ from ambig_lib.serving.predictor import load_predictor
 
 STUDENT_VARIANTS: tuple[str, ...] = ("pytorch_fp32", "onnx_fp32", "onnx_int8")
 #: Systems served by ``serving.load_predictor`` from an exported directory.
-STUDENT_SYSTEMS: tuple[str, ...] = ("student", "static_student")
+#: ``student``: the deployed fold model; ``static_student``: the static tier on hard labels; ``teacher_ensemble``:
+#: the fold ensemble in one graph; ``small_transformer`` / ``static_distilled``: the tiers distilled from it.
+STUDENT_SYSTEMS: tuple[str, ...] = ("student", "static_student", "teacher_ensemble", "small_transformer",
+                                    "static_distilled")
 _PREDICTOR_VARIANT = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}
 LATENCY_COLUMNS = ["system", "variant", "device", "threads", "batch_size", "n_queries", "p50_ms", "p95_ms",
                    "p99_ms", "mean_ms", "throughput_qps", "cold_start_s"]
@@ -77,7 +80,7 @@ class LoadedSystem:
 
 def student_specs(model_dir: str | os.PathLike[str], threads: int = 1, device: str = "cpu",
                   variants: Sequence[str] = STUDENT_VARIANTS, system: str = "student") -> list[SystemSpec]:
-    """One spec per variant of an exported directory (``system="static_student"`` for a static export)."""
+    """One spec per variant of an exported directory, named ``system`` (one of ``STUDENT_SYSTEMS``)."""
     if system not in STUDENT_SYSTEMS:
         raise LatencyError(f"Unknown student system {system!r}; choose one of {STUDENT_SYSTEMS}.")
     return [SystemSpec(system, v, str(model_dir), device, threads) for v in variants]
@@ -170,7 +173,7 @@ t0 = time.perf_counter()
 import json, sys
 spec = json.loads(sys.argv[1])
 query = sys.argv[2]
-if spec["system"] in ("student", "static_student"):
+if spec["system"] != "llm_direct":
     from ambig_lib.serving.predictor import load_predictor
     v = {"pytorch_fp32": "pytorch", "onnx_fp32": "fp32", "onnx_int8": "int8"}[spec["variant"]]
     load_predictor(spec["model"], v, threads=spec["threads"], device=spec["device"]).predict_one(query)

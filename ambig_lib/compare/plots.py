@@ -2,7 +2,9 @@
 
 * batch-1 latency distributions per system (log scale: the LLM is orders of magnitude slower);
 * throughput against batch size;
-* quality (macro-F1, ROC-AUC) against batch-1 latency for every system, the published numbers marked.
+* quality (macro-F1, ROC-AUC) against batch-1 latency for every system, the published numbers marked;
+* the Pareto figure of the tiers (``compare.tiers.tier_table``): ROC-AUC per benchmark against batch-1 p50 and
+  against throughput, the non-dominated tiers joined by a line.
 """
 
 from __future__ import annotations
@@ -101,8 +103,50 @@ def quality_latency_figure(points: pd.DataFrame, published: pd.DataFrame | None 
     return fig
 
 
+def pareto_front(cost: np.ndarray, quality: np.ndarray, lower_cost_is_better: bool = True) -> np.ndarray:
+    """Indices of the non-dominated points (no other point is at least as good on both axes and better on one),
+    sorted by cost."""
+    c = np.asarray(cost, dtype=float) * (1.0 if lower_cost_is_better else -1.0)
+    q = np.asarray(quality, dtype=float)
+    keep = [i for i in range(len(c)) if np.isfinite(c[i]) and np.isfinite(q[i]) and not any(
+        c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
+        for j in range(len(c)) if j != i and np.isfinite(c[j]) and np.isfinite(q[j]))]
+    return np.array(sorted(keep, key=lambda i: c[i]), dtype=int)
+
+
+def pareto_figure(tiers: pd.DataFrame, datasets: tuple[str, ...] = ("clariq", "ambignq", "clamber")) -> plt.Figure:
+    """ROC-AUC per benchmark (rows) against batch-1 p50 and against throughput (columns), log x; each system a
+    labelled point, the Pareto front a dashed line."""
+    sns.set_theme(style="whitegrid")
+    data = tiers.assign(label=tiers["system"] + " " + tiers["variant"])
+    present = [d for d in datasets if f"roc_auc_{d}" in data and data[f"roc_auc_{d}"].notna().any()]
+    fig, axes = plt.subplots(len(present), 2, figsize=(12, 3.6 * len(present)), squeeze=False)
+    palette = dict(zip(data["label"], sns.color_palette("tab10", len(data)), strict=False))
+    for r, dataset in enumerate(present):
+        column = f"roc_auc_{dataset}"
+        for c, (cost, lower_better, xlabel) in enumerate((
+                ("p50_ms", True, "p50 ms per query at batch 1 (log scale)"),
+                ("throughput_qps", False, "queries per second, best batch size (log scale)"))):
+            ax = axes[r][c]
+            part = data.dropna(subset=[column, cost])
+            for _, row in part.iterrows():
+                ax.scatter(row[cost], row[column], s=80, color=palette[row["label"]], label=row["label"])
+                ax.annotate(row["label"], (row[cost], row[column]), xytext=(4, 4), textcoords="offset points",
+                            fontsize=7)
+            front = part.iloc[pareto_front(part[cost].to_numpy(), part[column].to_numpy(), lower_better)]
+            ax.plot(front[cost], front[column], linestyle="--", color="grey", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"ROC-AUC, {dataset}")
+            ax.axhline(0.5, color="black", linewidth=0.6, linestyle=":")
+    fig.suptitle("Quality against cost of every served tier (dashed: Pareto front; dotted: chance)")
+    fig.tight_layout()
+    return fig
+
+
 def write_latency_figures(table: pd.DataFrame, samples: pd.DataFrame | None = None,
-                          quality: pd.DataFrame | None = None, out_dir: Path | None = None) -> dict[str, Path]:
+                          quality: pd.DataFrame | None = None, out_dir: Path | None = None,
+                          tiers: pd.DataFrame | None = None) -> dict[str, Path]:
     """Save every latency figure that the given tables allow; returns name -> path."""
     out_dir = Path(out_dir) if out_dir is not None else paths.figures_dir()
     written: dict[str, Path] = {}
@@ -115,6 +159,8 @@ def write_latency_figures(table: pd.DataFrame, samples: pd.DataFrame | None = No
         points = quality_latency_frame(table, quality)
         if len(points) and np.isfinite(points["p50_ms"]).any():
             figures["latency_quality"] = quality_latency_figure(points, published_points())
+    if tiers is not None and len(tiers):
+        figures["tiers_pareto"] = pareto_figure(tiers)
     for name, fig in figures.items():
         written[name] = save_figure(fig, out_dir / f"{name}.png")
         plt.close(fig)

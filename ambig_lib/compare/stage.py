@@ -1,6 +1,7 @@
 """Notebook 05 (deployment and latency): one call per section. Export of the deployed student, the quality of
-each served variant, the static student (fast tier), LLM-direct classification, the latency study and its
-figures."""
+each served variant, the static student (fast tier), the distilled tiers (the teacher ensemble served, the small
+transformer and the static student distilled on its soft labels), LLM-direct classification, the latency study,
+the tier table and the figures."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ambig_lib.compare import latency, llm_direct
+from ambig_lib.compare import latency, llm_direct, tiers
 from ambig_lib.compare.plots import combine_quality, write_latency_figures
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
 from ambig_lib.evaluation.report import merge_rows
@@ -20,6 +21,7 @@ from ambig_lib.serving.export import ExportOptions, export_onnx
 from ambig_lib.serving.layout import read_export_meta
 from ambig_lib.serving.quality import quality_table, static_quality_table, summary_view, write_quality_table
 from ambig_lib.serving.static_export import train_and_export
+from ambig_lib.training.distilled_transformer import SmallTransformerConfig
 from ambig_lib.training.finetune import fold_model_dir
 from ambig_lib.training.static_student import StaticConfig
 
@@ -89,6 +91,39 @@ def static_tier(enabled: bool, teacher_set: str, seed: int, base: str, pca_dims:
 
 
 @dataclass
+class DistilledTiers:
+    """The distilled tiers' exports, what their training chose, and the quality table of every served system
+    (written as ``serving_quality.csv``)."""
+
+    exports: dict[str, Path]
+    notes: dict[str, dict[str, Any]]
+    soft_labels: str
+    quality: ServedQuality
+
+    @property
+    def view(self) -> pd.DataFrame:
+        """The tiers' rows of the quality table."""
+        view = self.quality.view
+        return view[view["system"].isin(self.exports)]
+
+
+def distilled_tiers(enabled: Sequence[str], teacher_student: str, teacher_set: str, teacher_seeds: Sequence[int],
+                    static: StaticTier, static_base: str, static_pca_dims: int, small_layers: Sequence[int],
+                    seed: int = 0) -> DistilledTiers:
+    """Soft labels of the transfer pool by the teacher ensemble (cached), then each tier of ``enabled``: trained
+    or reused, exported, checked against its reference; rewrites ``serving_quality.csv`` with their rows."""
+    if not enabled:
+        return DistilledTiers({}, {}, "switched off (distilled_tiers = [])", static.quality)
+    built = tiers.build_tiers(teacher_student, teacher_set, teacher_seeds, enabled,
+                              static_config=StaticConfig(base=static_base, pca_dims=static_pca_dims),
+                              small_config=SmallTransformerConfig(layers=tuple(small_layers)), seed=seed)
+    table = pd.concat([static.quality.table, built.quality], ignore_index=True)
+    write_quality_table(table)
+    label = f"{built.labels.path.name} ({built.labels.status}, {len(built.labels.frame)} pool queries)"
+    return DistilledTiers(built.exports, built.notes, label, ServedQuality(table))
+
+
+@dataclass
 class LLMDirect:
     """LLM-direct's evaluation rows and every answer."""
 
@@ -130,7 +165,8 @@ class LatencyRun:
 
 
 def measure_latency(export: ExportedStudent, static: StaticTier, threads: Sequence[int], llm_teacher: str,
-                    llm_modes: Sequence[str], llm_threads: int, config: latency.LatencyConfig) -> LatencyRun:
+                    llm_modes: Sequence[str], llm_threads: int, config: latency.LatencyConfig,
+                    distilled: DistilledTiers | None = None) -> LatencyRun:
     """Batch-1 latency, throughput and cold start of every served system (no response cache: every LLM call
     reaches the model); writes ``latency.csv`` and ``latency_samples.csv``."""
     specs = [s for t in threads for s in latency.student_specs(export.dir, threads=t)]
@@ -138,6 +174,9 @@ def measure_latency(export: ExportedStudent, static: StaticTier, threads: Sequen
         specs += [s for t in threads for s in latency.student_specs(static.target, threads=t,
                                                             variants=("onnx_fp32", "onnx_int8"),
                                                             system="static_student")]
+    for system, target in (distilled.exports.items() if distilled is not None else ()):
+        specs += [s for t in threads for s in latency.student_specs(target, threads=t, variants=("onnx_int8",),
+                                                                    system=system)]
     specs += [latency.llm_spec(llm_teacher, mode, llm_threads) for mode in llm_modes]
     table, samples = latency.run_latency_study(specs, config)
     latency.write_latency_tables(table, samples)
@@ -146,11 +185,33 @@ def measure_latency(export: ExportedStudent, static: StaticTier, threads: Sequen
     return LatencyRun(table, samples, machine)
 
 
-def combined_quality(static: StaticTier, llm: LLMDirect) -> pd.DataFrame:
+def combined_quality(served: StaticTier | DistilledTiers, llm: LLMDirect) -> pd.DataFrame:
     """Quality of every system (served variants and LLM-direct modes), per dataset."""
-    return combine_quality(static.quality.table, llm.rows)
+    return combine_quality(served.quality.table, llm.rows)
 
 
-def latency_figures(run: LatencyRun, quality: pd.DataFrame) -> list[Path]:
-    """Latency distributions, throughput, and quality against latency (published numbers marked)."""
-    return list(write_latency_figures(run.table, run.samples, quality).values())
+@dataclass
+class TierSummary:
+    """Quality of every served system (variants, tiers and LLM-direct modes) and the tier table."""
+
+    quality: pd.DataFrame
+    table: pd.DataFrame
+
+    @property
+    def view(self) -> pd.DataFrame:
+        return self.table.round(4)
+
+
+def tier_summary(run: LatencyRun, served: StaticTier | DistilledTiers, llm: LLMDirect) -> TierSummary:
+    """Which tier to use when: p50, throughput, ROC-AUC per benchmark and the gap to the served ensemble of
+    every served system at 1 thread; writes ``tiers.csv|md``."""
+    quality = combined_quality(served, llm)
+    table = tiers.tier_table(run.table, quality)
+    tiers.write_tier_table(table)
+    return TierSummary(quality, table)
+
+
+def latency_figures(run: LatencyRun, summary: TierSummary) -> list[Path]:
+    """Latency distributions, throughput, quality against latency (published numbers marked), and the Pareto
+    figure of the tiers."""
+    return list(write_latency_figures(run.table, run.samples, summary.quality, tiers=summary.table).values())

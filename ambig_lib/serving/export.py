@@ -69,13 +69,13 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
                                                                attn_implementation="eager").eval()
     if model.config.num_labels != 2:
         raise ServingError(f"{source}: {model.config.num_labels} labels; the predictor serves binary models.")
-    input_names = _model_input_names(model, tokenizer)
+    input_names = model_input_names(model, tokenizer)
 
     raw = out / "model.raw.onnx"
     _torch_export(model, input_names, raw, options.opset)
     try:
         with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
-            fused = _optimize(raw, tmp, model.config) if options.optimize else _copy(raw, tmp)
+            fused = optimize_graph(raw, tmp, model.config) if options.optimize else copy_graph(raw, tmp)
     finally:
         raw.unlink(missing_ok=True)
     quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
@@ -95,7 +95,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     label_names = [id2label.get(i, DEFAULT_LABEL_NAMES[i]) for i in range(2)]
     if label_names == ["LABEL_0", "LABEL_1"]:
         label_names = list(DEFAULT_LABEL_NAMES)
-    write_export_meta(out, options, source_model=paths.portable_path(source.resolve()), source_sha256=_main_weights_sha(source),
+    write_export_meta(out, options, source_model=paths.portable_path(source.resolve()), source_sha256=main_weights_sha(source),
                       model_type=model.config.model_type, label_names=label_names, input_names=input_names,
                       transformer_fusion=fused)
     return out
@@ -118,7 +118,7 @@ def write_export_meta(out: Path, options: ExportOptions, **fields: Any) -> dict[
     return meta
 
 
-def _model_input_names(model: Any, tokenizer: Any) -> list[str]:
+def model_input_names(model: Any, tokenizer: Any) -> list[str]:
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in tokenizer.model_input_names and getattr(model.config, "type_vocab_size", 0) > 1:
         names.append("token_type_ids")
@@ -164,20 +164,28 @@ def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: 
                           opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
 
-def _copy(source: Path, target: Path) -> bool:
+def copy_graph(source: Path, target: Path) -> bool:
     shutil.copyfile(source, target)
     return False
 
 
-def _optimize(raw: Path, target: Path, config: Any) -> bool:
-    """Fuse the graph with the onnxruntime transformer optimizer; plain copy when the type is unknown."""
+def optimize_graph(raw: Path, target: Path, config: Any, embed_layer_norm: bool = True) -> bool:
+    """Fuse the graph with the onnxruntime transformer optimizer; plain copy when the type is unknown.
+
+    ``embed_layer_norm=False`` leaves the embeddings unfused: a graph holding several encoders (an ensemble)
+    would otherwise get one ``input_ids_int32`` cast per encoder, a duplicate name onnxruntime refuses to load.
+    """
     model_type = _ORT_OPTIMIZER_TYPES.get(config.model_type)
     if model_type is None:
-        return _copy(raw, target)
+        return copy_graph(raw, target)
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    fusion = FusionOptions(model_type)
+    fusion.enable_embed_layer_norm = embed_layer_norm
     optimized = optimize_model(str(raw), model_type=model_type, num_heads=int(config.num_attention_heads),
-                               hidden_size=int(config.hidden_size), opt_level=1, use_gpu=False)
+                               hidden_size=int(config.hidden_size), opt_level=1, use_gpu=False,
+                               optimization_options=fusion)
     optimized.save_model_to_file(str(target))
     return True
 
@@ -191,7 +199,7 @@ def quantize_onnx(fp32: Path, target: Path, options: ExportOptions) -> None:
                          reduce_range=options.reduce_range, op_types_to_quantize=list(options.quantize_ops))
 
 
-def _main_weights_sha(source: Path) -> str | None:
+def main_weights_sha(source: Path) -> str | None:
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (source / name).is_file():
             return sha256_file(source / name)

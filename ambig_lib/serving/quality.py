@@ -2,14 +2,14 @@
 
 The export check of the latency study: the ONNX fp32 and int8 graphs must give the same labels as the model
 they were exported from (eager PyTorch for a transformer student, Model2Vec + the numpy head for the static
-student) on (almost) every ClariQ + AmbigNQ query, with close probabilities, and their macro-F1 / ROC-AUC are
+student) on (almost) every ClariQ, AmbigNQ and CLAMBER query, with close probabilities, and their macro-F1 / ROC-AUC are
 reported side by side (``results/tables/serving_quality.csv``, one block per system).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import write_text_atomic
-from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS, load_eval_set
+from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.evaluation.metrics import binary_metrics
 from ambig_lib.serving.predictor import agreement, load_predictor
 
@@ -36,12 +36,12 @@ def variant_probabilities(model_dir: str | os.PathLike[str], queries: Sequence[s
     return out
 
 
-def evaluation_queries(datasets: Sequence[str] = PUBLISHED_BENCHMARKS) -> list[str]:
+def evaluation_queries(datasets: Sequence[str] = TRANSFER_BENCHMARKS) -> list[str]:
     """The queries of ``datasets``, concatenated in order (the order ``quality_table`` expects)."""
     return [q for name in datasets for q in load_eval_set(name)["initial_request"].astype(str)]
 
 
-def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = PUBLISHED_BENCHMARKS,
+def quality_table(model_dir: str | os.PathLike[str], datasets: Sequence[str] = TRANSFER_BENCHMARKS,
                   variants: Sequence[str] = tuple(QUALITY_VARIANTS), threads: int = 2,
                   probabilities: dict[str, np.ndarray] | None = None, reference: str = "pytorch_fp32",
                   system: str = "student") -> pd.DataFrame:
@@ -89,16 +89,25 @@ def write_quality_table(table: pd.DataFrame, out_dir: Path | None = None) -> Pat
 
 
 def static_quality_table(student: Any, export_dir: str | os.PathLike[str],
-                         datasets: Sequence[str] = PUBLISHED_BENCHMARKS, threads: int = 2) -> pd.DataFrame:
+                         datasets: Sequence[str] = TRANSFER_BENCHMARKS, threads: int = 2,
+                         system: str = "static_student") -> pd.DataFrame:
     """The static student's rows: the Model2Vec + numpy reference, ONNX fp32 and int8, agreement with the reference.
 
     ``student`` is a ``static_student.StaticStudent``.
     """
+    return reference_quality_table(student.predict_proba, export_dir, datasets, threads, system)
+
+
+def reference_quality_table(reference: Callable[[list[str]], np.ndarray], export_dir: str | os.PathLike[str],
+                            datasets: Sequence[str] = TRANSFER_BENCHMARKS, threads: int = 2,
+                            system: str = "static_student") -> pd.DataFrame:
+    """Rows of an export whose reference is not its ``pytorch/`` copy (the static student's Model2Vec + numpy
+    head, the fold ensemble's PyTorch members): ``reference(queries)`` as ``reference_fp32``, ONNX fp32 and int8."""
     queries = evaluation_queries(datasets)
-    probabilities = {"reference_fp32": student.predict_proba(queries)}
+    probabilities = {"reference_fp32": np.asarray(reference(queries), dtype=np.float64)}
     probabilities.update(variant_probabilities(export_dir, queries, ("onnx_fp32", "onnx_int8"), threads))
     return quality_table(export_dir, datasets, probabilities=probabilities, reference="reference_fp32",
-                         system="static_student")
+                         system=system)
 
 
 def summary_view(table: pd.DataFrame) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from ambig_lib.training.static_student import (
     static_run_dir,
     train_static_student,
 )
+from ambig_lib.training.static_tuned import TunedStaticStudent
 
 #: Ops quantised in the int8 variant: the embedding table is nearly all of the model. Gather is quantised
 #: weights-only; the head (MatMul, 256 weights) stays fp32, since dynamic quantisation of a MatMul scales its
@@ -61,9 +62,6 @@ def _graph_module(embedding: np.ndarray, coef: np.ndarray, intercept: float, unk
 def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
                        options: ExportOptions | None = None) -> Path:
     """Write ``model.onnx``, ``model.int8.onnx``, ``tokenizer.json`` and ``export.json`` to ``out_dir``."""
-    from tokenizers import Tokenizer
-
-
     options = options or ExportOptions(include_pytorch=False, quantize_ops=STATIC_QUANTIZE_OPS)
     encoder_dir = Path(student.encoder_dir)
     encoder = load_static_encoder(encoder_dir)
@@ -81,11 +79,7 @@ def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
         torch_export_onnx(module, ["input_ids", "attention_mask"], tmp, options.opset)
     quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
 
-    tokenizer = Tokenizer.from_file(str(encoder_dir / TOKENIZER_FILE))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(options.max_length)
-    with atomic_path(out / TOKENIZER_FILE) as tmp:
-        tokenizer.save(str(tmp))
+    _write_static_tokenizer(encoder_dir, out, options)
     encoder_meta = json.loads((encoder_dir / ENCODER_META).read_text(encoding="utf-8"))
     write_export_meta(
         out, options, kind="static", source_model=paths.portable_path(encoder_dir.resolve()),
@@ -94,6 +88,49 @@ def export_static_onnx(student: StaticStudent, out_dir: str | os.PathLike[str],
               "best_c": student.summary.get("best_c"), "head_sha256": student.summary.get("head_sha256")},
         label_names=list(DEFAULT_LABEL_NAMES), input_names=["input_ids", "attention_mask"], transformer_fusion=False)
     return out
+
+
+def export_tuned_static_onnx(student: TunedStaticStudent, out_dir: str | os.PathLike[str],
+                             options: ExportOptions | None = None) -> Path:
+    """Export a tuned static student (``static_tuned``: trained token vectors + MLP head) in the same layout:
+    ``logits = [0, score]``, the int8 variant quantising the token table only (weights only, batch-independent)."""
+    import torch
+
+    options = options or ExportOptions(include_pytorch=False, quantize_ops=STATIC_QUANTIZE_OPS)
+    encoder_dir = Path(student.encoder_dir)
+
+    class TwoLogits(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            score = self.inner(input_ids, attention_mask).unsqueeze(-1)
+            return torch.cat([torch.zeros_like(score), score], dim=1)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
+        torch_export_onnx(TwoLogits(student.model.eval()), ["input_ids", "attention_mask"], tmp, options.opset)
+    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
+    _write_static_tokenizer(encoder_dir, out, options)
+    write_export_meta(
+        out, options, kind="static-tuned", source_model=paths.portable_path(encoder_dir.resolve()),
+        source_sha256=student.summary.get("weights_sha256"), model_type="model2vec+mlp",
+        head={"epoch": student.summary.get("epoch"), "weights_sha256": student.summary.get("weights_sha256")},
+        label_names=list(DEFAULT_LABEL_NAMES), input_names=["input_ids", "attention_mask"], transformer_fusion=False)
+    return out
+
+
+def _write_static_tokenizer(encoder_dir: Path, out: Path, options: ExportOptions) -> None:
+    """The encoder's tokenizer (no special tokens added, as in Model2Vec), truncation at ``max_length``."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(encoder_dir / TOKENIZER_FILE))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(options.max_length)
+    with atomic_path(out / TOKENIZER_FILE) as tmp:
+        tokenizer.save(str(tmp))
 
 
 def train_and_export(teacher: str, seed: int = 0, config: StaticConfig | None = None,

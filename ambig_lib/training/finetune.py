@@ -295,7 +295,7 @@ def predict_proba(model: Any, tokenizer: Any, texts: Sequence[str], max_length: 
     return out
 
 
-def _training_args(config: TrainConfig, seed: int, out_dir: str, steps_per_epoch: int, device: str
+def training_arguments(config: TrainConfig, seed: int, out_dir: str, steps_per_epoch: int, device: str
                    ) -> TrainingArguments:
     total_steps = steps_per_epoch * config.max_epochs
     use_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
@@ -357,7 +357,7 @@ def train_cv(texts: Sequence[str], labels: Sequence[int], student: str, config: 
             weights = class_weights_for(y[train_idx], config.class_weighting)
             best = BestWeightsCallback(config.selection_metric, config.patience)
             trainer = WeightedSmoothedTrainer(
-                model=model, args=_training_args(config, seed, scratch, steps, device), train_dataset=train_ds,
+                model=model, args=training_arguments(config, seed, scratch, steps, device), train_dataset=train_ds,
                 eval_dataset=val_ds, data_collator=collator, compute_metrics=_selection_metrics,
                 callbacks=[best], class_weights=weights, smoothing=config.label_smoothing,
             )

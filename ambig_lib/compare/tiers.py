@@ -1,0 +1,191 @@
+"""The deployable tiers of knowledge distillation, each served by the standard predictor: the teacher ensemble in
+one ONNX graph, the small transformer and the static student distilled on its soft labels of the transfer pool.
+
+``build_tiers`` makes (or reuses) all three and checks every export against its reference on every benchmark query
+(``serving_quality.csv`` rows); ``tier_table`` joins those rows with the latency study's into the table that says
+which tier to use when (``results/tables/tiers.csv|md``), with each tier's ROC-AUC gap to the served ensemble and
+the targets of the distillation issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ambig_lib.core import paths
+from ambig_lib.core.io import write_text_atomic
+from ambig_lib.core.markdown import to_markdown
+from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS
+from ambig_lib.data.pool import ensure_transfer_pool
+from ambig_lib.models.students import student_label
+from ambig_lib.runs import run_dir
+from ambig_lib.serving.ensemble_export import export_ensemble_onnx
+from ambig_lib.serving.export import ExportOptions, export_onnx
+from ambig_lib.serving.quality import quality_table, reference_quality_table, static_quality_table
+from ambig_lib.serving.static_export import export_static_onnx, export_tuned_static_onnx
+from ambig_lib.training.distillation import (
+    DEFAULT_FOLDS,
+    SoftLabels,
+    distilled_static_run_dir,
+    ensemble_soft_labels,
+    soft_labels,
+    teacher_fold_dirs,
+    train_distilled_static_student,
+)
+from ambig_lib.training.distilled_transformer import SmallTransformerConfig, train_distilled_transformer
+from ambig_lib.training.finetune import TrainConfig
+from ambig_lib.training.static_student import StaticConfig
+from ambig_lib.training.static_tuned import (
+    TunedStaticConfig,
+    train_tuned_static_student,
+    tuned_static_run_dir,
+)
+
+TIERS: tuple[str, ...] = ("teacher_ensemble", "small_transformer", "static_distilled")
+#: The issue's targets: ROC-AUC within this much of the served ensemble on every benchmark, and batch-1 p50.
+ROC_AUC_MARGIN = {"small_transformer": 0.02, "static_distilled": 0.03}
+P50_TARGET_MS = {"small_transformer": 2.0, "static_distilled": 0.5}
+THROUGHPUT_TARGET_QPS = {"static_distilled": 10_000.0}
+SERVED_VARIANT = "onnx_int8"
+
+
+def ensemble_dir(student: str, teacher_set: str, seeds: Sequence[int]) -> Path:
+    """``runs/<student>/<teacher set>/ensemble-<seeds>/export``: the served fold ensemble."""
+    return run_dir(student, teacher_set, 0).parent / f"ensemble-{'-'.join(str(int(s)) for s in seeds)}" / "export"
+
+
+@dataclass
+class Tiers:
+    """The exports of the tiers built, their quality rows and what their training chose."""
+
+    labels: SoftLabels
+    exports: dict[str, Path] = field(default_factory=dict)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], tiers: Sequence[str] = TIERS,
+                pool: str | Sequence[str] = "all", static_config: StaticConfig | None = None,
+                small_config: SmallTransformerConfig | None = None, train_if_missing: bool = True,
+                datasets: Sequence[str] = TRANSFER_BENCHMARKS, seed: int = 0, threads: int = 2) -> Tiers:
+    """Soft labels (cached), then each tier of ``tiers``: trained or reused, exported, checked against its
+    reference on every query of ``datasets``."""
+    unknown = [t for t in tiers if t not in TIERS]
+    if unknown:
+        raise ValueError(f"Unknown tiers {unknown}; choose from {TIERS}.")
+    _, pool_file, _ = ensure_transfer_pool(pool)
+    labels = soft_labels(pool_file, teacher_student, teacher_set, seeds, DEFAULT_FOLDS,
+                         train_if_missing=train_if_missing)
+    result = Tiers(labels)
+    frames = []
+    if "teacher_ensemble" in tiers:
+        folds = [folder for _, folder in teacher_fold_dirs(teacher_student, teacher_set, seeds, DEFAULT_FOLDS,
+                                                           train_if_missing)]
+        target = export_ensemble_onnx(folds, ensemble_dir(teacher_student, teacher_set, seeds),
+                                      ExportOptions(include_pytorch=False, max_length=TrainConfig().max_length),
+                                      {"teacher_set": teacher_set, "seeds": [int(s) for s in seeds]})
+
+        def reference(queries: list[str]) -> np.ndarray:
+            return ensemble_soft_labels(queries, teacher_student, teacher_set, seeds, progress=False)
+
+        frames.append(reference_quality_table(reference, target, datasets, threads, "teacher_ensemble"))
+        result.exports["teacher_ensemble"] = target
+        result.notes["teacher_ensemble"] = {"members": len(folds), "student": student_label(teacher_student),
+                                            "teacher_set": teacher_set, "seeds": [int(s) for s in seeds]}
+    if "small_transformer" in tiers:
+        model_dir, summary = train_distilled_transformer(labels, small_config or SmallTransformerConfig(), seed)
+        target = export_onnx(model_dir, model_dir.parent / "export", ExportOptions(max_length=TrainConfig().max_length))
+        frames.append(quality_table(target, datasets, threads=threads, system="small_transformer"))
+        result.exports["small_transformer"] = target
+        result.notes["small_transformer"] = {"layers": summary["layers"], "epoch": summary["epoch"],
+                                             "parameters": summary["parameters"],
+                                             "holdout_agreement": summary["holdout_agreement"]}
+    if "static_distilled" in tiers:
+        target, rows, note = _static_tier(labels, pool_file, static_config or StaticConfig(), seed, datasets,
+                                          threads)
+        frames.append(rows)
+        result.exports["static_distilled"] = target
+        result.notes["static_distilled"] = note
+    result.quality = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return result
+
+
+def _agreement_key(agreement: dict[str, Any]) -> tuple[float, float]:
+    auc = agreement.get("roc_auc_vs_teacher_hard")
+    return (-np.inf if auc is None else float(auc), -float(agreement["mean_abs_diff"]))
+
+
+def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed: int, datasets: Sequence[str],
+                 threads: int) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+    """Both static recipes on the soft labels (the logistic head on the fixed vectors; the tuned vectors with an
+    MLP head); the one that agrees better with the teacher on the held-out pool split is exported and checked."""
+    logistic = train_distilled_static_student(labels, pool_file, config, seed)
+    tuned = train_tuned_static_student(labels, TunedStaticConfig(static=config), seed)
+    agreements = {"logistic head": logistic.summary["holdout_agreement"],
+                  "tuned vectors + MLP head": tuned.summary["holdout_agreement"]}
+    chosen = max(agreements, key=lambda name: _agreement_key(agreements[name]))
+    note = {"candidates (held-out pool agreement)": agreements, "chosen": chosen}
+    if chosen == "logistic head":
+        run = distilled_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed, config)
+        target = export_static_onnx(logistic, run / "export")
+        return target, static_quality_table(logistic, target, datasets, threads, "static_distilled"), note
+    run = tuned_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed,
+                               TunedStaticConfig(static=config))
+    target = export_tuned_static_onnx(tuned, run / "export")
+    rows = reference_quality_table(tuned.predict_proba, target, datasets, threads, "static_distilled")
+    return target, rows, {**note, "epoch": tuned.summary["epoch"]}
+
+
+def tier_table(latency: pd.DataFrame, quality: pd.DataFrame, threads: int = 1,
+               datasets: Sequence[str] = TRANSFER_BENCHMARKS) -> pd.DataFrame:
+    """One row per served system (int8 students at ``threads``, LLM-direct modes): batch-1 p50, best throughput,
+    ROC-AUC per benchmark, the gap to the served ensemble and whether the distillation targets are met."""
+    rows: list[dict[str, Any]] = []
+    b1 = latency[latency["batch_size"] == 1]
+    for (system, variant), part in b1.groupby(["system", "variant"], sort=False):
+        if system != "llm_direct" and (variant != SERVED_VARIANT or not (part["threads"] == threads).any()):
+            continue
+        timing = part[part["threads"] == threads] if system != "llm_direct" else part
+        every = latency[(latency["system"] == system) & (latency["variant"] == variant)
+                        & latency["threads"].isin(timing["threads"])]
+        row: dict[str, Any] = {"system": system, "variant": variant, "threads": int(timing["threads"].iloc[0]),
+                               "p50_ms": float(timing["p50_ms"].iloc[0]),
+                               "throughput_qps": float(every["throughput_qps"].max())}
+        for dataset in datasets:
+            hit = quality[(quality["system"] == system) & (quality["variant"] == variant)
+                          & (quality["dataset"] == dataset)]
+            row[f"roc_auc_{dataset}"] = float(hit["roc_auc"].iloc[0]) if len(hit) else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    teacher = table[table["system"] == "teacher_ensemble"]
+    for dataset in datasets:
+        column = f"roc_auc_{dataset}"
+        table[f"gap_{dataset}"] = table[column] - (float(teacher[column].iloc[0]) if len(teacher) else np.nan)
+    table["meets_targets"] = [_meets(row, datasets) for _, row in table.iterrows()]
+    return table
+
+
+def _meets(row: pd.Series, datasets: Sequence[str]) -> bool | None:
+    system = row["system"]
+    if system not in ROC_AUC_MARGIN:
+        return None
+    gaps = [row[f"gap_{d}"] for d in datasets]
+    if any(pd.isna(g) for g in gaps):
+        return None
+    return bool(all(g >= -ROC_AUC_MARGIN[system] for g in gaps) and row["p50_ms"] <= P50_TARGET_MS[system]
+                and row["throughput_qps"] >= THROUGHPUT_TARGET_QPS.get(system, 0.0))
+
+
+def write_tier_table(table: pd.DataFrame, out_dir: Path | None = None) -> Path:
+    """``tiers.csv`` and ``tiers.md`` under ``results/tables``."""
+    out = Path(out_dir) if out_dir is not None else paths.tables_dir()
+    write_text_atomic(out / "tiers.csv", table.to_csv(index=False, float_format="%.4f"))
+    write_text_atomic(out / "tiers.md", to_markdown(table.round(4)) + "\n")
+    return out / "tiers.csv"

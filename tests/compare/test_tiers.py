@@ -1,0 +1,71 @@
+"""The tier table (which tier to use when): gaps to the served ensemble, the distillation targets, and the
+Pareto front of quality against cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ambig_lib.compare.plots import pareto_front, write_latency_figures
+from ambig_lib.compare.tiers import tier_table
+
+DATASETS = ("clariq", "ambignq", "clamber")
+
+
+def _latency() -> pd.DataFrame:
+    rows = []
+    for system, variant, p50, qps in (("teacher_ensemble", "onnx_int8", 17.0, 60.0),
+                                      ("small_transformer", "onnx_int8", 1.5, 700.0),
+                                      ("static_distilled", "onnx_int8", 0.12, 30000.0),
+                                      ("static_student", "onnx_int8", 0.11, 31000.0),
+                                      ("llm_direct", "zero_shot", 700.0, 1.4)):
+        threads = 2 if system == "llm_direct" else 1
+        rows.append({"system": system, "variant": variant, "threads": threads, "batch_size": 1, "p50_ms": p50,
+                     "throughput_qps": 1000.0 / p50})
+        rows.append({"system": system, "variant": variant, "threads": 2, "batch_size": 1, "p50_ms": p50 / 2,
+                     "throughput_qps": 2000.0 / p50})
+        if system != "llm_direct":
+            rows.append({"system": system, "variant": variant, "threads": 1, "batch_size": 256, "p50_ms": np.nan,
+                         "throughput_qps": qps})
+    return pd.DataFrame(rows)
+
+
+def _quality() -> pd.DataFrame:
+    auc = {"teacher_ensemble": (0.70, 0.52, 0.56), "small_transformer": (0.69, 0.51, 0.55),
+           "static_distilled": (0.66, 0.53, 0.60), "static_student": (0.56, 0.53, 0.53),
+           "llm_direct": (0.60, 0.50, np.nan)}
+    variants = {"llm_direct": "zero_shot"}
+    return pd.DataFrame([{"system": s, "variant": variants.get(s, "onnx_int8"), "dataset": d, "roc_auc": a,
+                          "macro_f1": 0.5} for s, values in auc.items() for d, a in zip(DATASETS, values, strict=True)
+                         if not np.isnan(a)])
+
+
+def test_tier_table_gaps_and_targets() -> None:
+    table = tier_table(_latency(), _quality()).set_index("system")
+    assert list(table.index) == ["teacher_ensemble", "small_transformer", "static_distilled", "static_student",
+                                 "llm_direct"]
+    assert table.loc["small_transformer", "p50_ms"] == 1.5  # 1 thread, batch 1
+    assert table.loc["static_distilled", "throughput_qps"] == 30000.0  # best batch size
+    assert table.loc["llm_direct", "threads"] == 2
+    assert table.loc["small_transformer", "gap_clariq"] == pytest.approx(-0.01)
+    assert table.loc["static_distilled", "gap_clariq"] == pytest.approx(-0.04)
+    # the small transformer is within 0.02 everywhere and under 2 ms; the static tier misses ClariQ by 0.04 > 0.03
+    assert table["meets_targets"].tolist() == [None, True, False, None, None]
+    assert np.isnan(table.loc["llm_direct", "roc_auc_clamber"])
+
+
+def test_pareto_front_keeps_only_non_dominated_points() -> None:
+    cost = np.array([17.0, 1.5, 0.12, 0.11, 700.0, 2.0])
+    quality = np.array([0.70, 0.69, 0.66, 0.56, 0.60, 0.65])
+    assert pareto_front(cost, quality).tolist() == [3, 2, 1, 0]
+    assert pareto_front(-cost, quality, lower_cost_is_better=False).tolist() == [3, 2, 1, 0]
+    assert pareto_front(np.array([1.0, np.nan]), np.array([0.5, 0.9])).tolist() == [0]
+
+
+def test_the_pareto_figure_is_written(tmp_path: Path) -> None:
+    latency = _latency()
+    written = write_latency_figures(latency, None, _quality(), tmp_path, tiers=tier_table(latency, _quality()))
+    assert written["tiers_pareto"].is_file() and written["tiers_pareto"].stat().st_size > 10_000

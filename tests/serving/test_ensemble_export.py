@@ -1,0 +1,86 @@
+"""The fold ensemble in one ONNX graph: the standard predictor serves it, its fp32 answer is the members' mean
+probability, ``export.json`` names every member, and members that cannot share one graph are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ambig_lib.models.students import load_classifier, load_tokenizer
+from ambig_lib.serving.ensemble_export import export_ensemble_onnx
+from ambig_lib.serving.export import ExportOptions
+from ambig_lib.serving.layout import EXPORT_META, ServingError
+from ambig_lib.serving.predictor import Predictor
+from ambig_lib.training.finetune import predict_proba
+
+QUERIES = ["what is java", "Best pizza near me in Paris tonight", "who wrote the book", "apple",
+           "How tall is the Eiffel tower?", "jaguar speed", "python", "when did the war end in europe"]
+
+
+@pytest.fixture(scope="module")
+def members(tiny_distilbert: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three tiny DistilBERTs whose heads are seeded differently (so their answers differ)."""
+    import torch
+
+    root = tmp_path_factory.mktemp("members")
+    tokenizer = load_tokenizer(tiny_distilbert)
+    folders = []
+    for k in range(3):
+        model = load_classifier(tiny_distilbert)
+        torch.manual_seed(k)
+        for layer in (model.pre_classifier, model.classifier):
+            torch.nn.init.normal_(layer.weight, std=0.5)
+        folder = root / f"fold_{k}"
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        folders.append(folder)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def ensemble(members: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_ensemble_onnx(members, tmp_path_factory.mktemp("ensemble") / "export",
+                                ExportOptions(include_pytorch=False, max_length=32), {"teacher_set": "tiny"})
+
+
+def _member_mean(members: list[Path]) -> np.ndarray:
+    return np.mean([predict_proba(load_classifier(m), load_tokenizer(m), QUERIES, 32, 8, "cpu") for m in members],
+                   axis=0)
+
+
+def test_the_served_graph_answers_the_mean_member_probability(members: list[Path], ensemble: Path) -> None:
+    expected = _member_mean(members)
+    per_member = [predict_proba(load_classifier(m), load_tokenizer(m), QUERIES, 32, 8, "cpu") for m in members]
+    assert max(np.abs(p - expected).max() for p in per_member) > 0.01  # the members disagree, so the mean matters
+    fp32 = Predictor(ensemble, "fp32", threads=1)
+    np.testing.assert_allclose(fp32.predict_proba(QUERIES), expected, atol=1e-5)
+    assert fp32.predict_one(QUERIES[0]).probability == pytest.approx(expected[0], abs=1e-5)
+    int8 = Predictor(ensemble, "int8", threads=1).predict_proba(QUERIES)
+    assert ((int8 >= 0) & (int8 <= 1)).all() and np.abs(int8 - expected).mean() < 0.05
+
+
+def test_export_json_names_every_member_and_the_description(members: list[Path], ensemble: Path) -> None:
+    meta = json.loads((ensemble / EXPORT_META).read_text(encoding="utf-8"))
+    assert meta["kind"] == "ensemble" and meta["teacher_set"] == "tiny" and meta["max_length"] == 32
+    assert [Path(m["model"]).name for m in meta["members"]] == ["fold_0", "fold_1", "fold_2"]
+    assert all(len(m["sha256"]) == 64 for m in meta["members"])
+    assert len({m["sha256"] for m in meta["members"]}) == 3
+
+
+def test_members_that_cannot_share_one_graph_are_refused(members: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(ServingError, match="at least 2 member"):
+        export_ensemble_onnx(members[:1], tmp_path / "one")
+    with pytest.raises(ServingError, match="no config.json"):
+        export_ensemble_onnx([members[0], tmp_path], tmp_path / "empty")
+    other = tmp_path / "other_tokenizer"
+    shutil.copytree(members[1], other)
+    tokenizer = json.loads((other / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["truncation"] = {"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0}
+    (other / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    with pytest.raises(ServingError, match="different tokenizers"):
+        export_ensemble_onnx([members[0], other], tmp_path / "mixed")
+    assert not (tmp_path / "mixed").exists()

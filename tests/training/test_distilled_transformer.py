@@ -1,0 +1,84 @@
+"""The small transformer tier: the student cut to its first layers keeps their weights, the soft-target loss is
+the cross-entropy to the teacher, and distillation learns a teacher's rule, picks (depth, epoch) by held-out
+agreement only and reuses an unchanged run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from isolation import folders_in
+from soft_label_fixtures import rule_soft_labels
+
+from ambig_lib.models.students import load_classifier, resolve_student
+from ambig_lib.training.distillation import DistillationError
+from ambig_lib.training.distilled_transformer import (
+    MODEL_DIR,
+    SUMMARY_FILE,
+    SmallTransformerConfig,
+    distilled_transformer_run_dir,
+    soft_cross_entropy,
+    train_distilled_transformer,
+    truncated_classifier,
+)
+from ambig_lib.training.finetune import predict_proba
+
+CONFIG = SmallTransformerConfig(layers=(1, 2), epochs=2, learning_rate=3e-4, batch_size=16, torch_threads=1)
+
+
+def test_soft_cross_entropy_is_the_cross_entropy_to_the_teachers_probability() -> None:
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5], [-0.7, 0.9]])
+    hard = torch.tensor([1, 0, 1])
+    assert soft_cross_entropy(logits, hard.float()).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, hard).item(), abs=1e-6)
+    p = torch.tensor([0.2, 0.7, 0.5])
+    q = torch.softmax(logits, dim=-1)[:, 1]
+    manual = -(p * q.log() + (1 - p) * (1 - q).log()).mean()
+    assert soft_cross_entropy(logits, p).item() == pytest.approx(manual.item(), abs=1e-6)
+    entropy = -(p * p.log() + (1 - p) * (1 - p).log()).mean()
+    kl = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).mean()
+    assert soft_cross_entropy(logits, p).item() == pytest.approx((kl + entropy).item(), abs=1e-6)
+
+
+def test_the_cut_student_keeps_the_first_layers_weights() -> None:
+    full = load_classifier(resolve_student("minilm"))
+    cut = truncated_classifier("minilm", 2)
+    assert cut.config.num_hidden_layers == 2 and len(cut.bert.encoder.layer) == 2
+    for name, tensor in cut.bert.state_dict().items():
+        if name.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1.")):
+            torch.testing.assert_close(tensor, full.bert.state_dict()[name], rtol=0, atol=0)
+    with pytest.raises(DistillationError, match="Cannot keep 7 layers"):
+        truncated_classifier("minilm", 7)
+    with pytest.raises(DistillationError, match="Cannot keep 0 layers"):
+        truncated_classifier("minilm", 0)
+
+
+def test_distillation_learns_the_teacher_and_chooses_on_held_out_agreement(tmp_path: Path) -> None:
+    labels = rule_soft_labels(tmp_path / "pool")
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"):
+        model_dir, summary = train_distilled_transformer(labels, CONFIG, seed=0)
+        run = distilled_transformer_run_dir("rule", "seed/gpt-4.1", 0, CONFIG)
+        assert run.as_posix().endswith("runs/distilled-minilm-from-rule/seed/gpt-4.1/0")
+        assert model_dir == run / MODEL_DIR and (run / SUMMARY_FILE).is_file()
+        history = summary["selection"]["history"]
+        assert [(r["layers"], r["epoch"]) for r in history] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+        best = max(history, key=lambda r: (r["roc_auc_vs_teacher_hard"], -r["mean_abs_diff"]))
+        assert (summary["layers"], summary["epoch"]) == (best["layers"], best["epoch"])
+        assert summary["holdout_agreement"]["roc_auc_vs_teacher_hard"] > 0.95
+        assert summary["selection"]["holdout_rows"] == 40 and summary["selection"]["train_rows"] == 360
+        model = load_classifier(model_dir)
+        assert model.config.num_hidden_layers == summary["layers"]
+        from ambig_lib.models.students import load_tokenizer
+
+        probs = predict_proba(model, load_tokenizer(model_dir), ["tell me about paris 9999",
+                                                                 "what year was paris founded in oslo 9998?"], 64)
+        assert probs[0] > 0.5 > probs[1]
+
+        again_dir, again = train_distilled_transformer(labels, CONFIG, seed=0)
+        assert again_dir == model_dir and again["trained_at"] == summary["trained_at"]  # reused, not retrained
+        assert json.loads((run / SUMMARY_FILE).read_text(encoding="utf-8")) == again
+        assert math.isfinite(again["wall_s"]) and np.isfinite(again["parameters"])

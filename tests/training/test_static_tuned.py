@@ -1,0 +1,70 @@
+"""The tuned static student: trained token vectors with an MLP head learn the teacher's rule, the epoch is chosen
+on held-out agreement, an unchanged run is reused, and the exported graph answers what the model answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from isolation import folders_in
+from soft_label_fixtures import PLACES, TOPICS, rule_soft_labels
+
+from ambig_lib.core.io import sha256_file, write_json_atomic
+from ambig_lib.serving.predictor import Predictor
+from ambig_lib.serving.static_export import export_tuned_static_onnx
+from ambig_lib.training import static_tuned
+from ambig_lib.training.static_student import ENCODER_META, PRECISION
+from ambig_lib.training.static_tuned import (
+    TunedStaticConfig,
+    train_tuned_static_student,
+    tuned_static_run_dir,
+)
+
+CONFIG = TunedStaticConfig(hidden=16, epochs=4, learning_rate=1e-2, batch_size=16, torch_threads=1)
+
+
+@pytest.fixture
+def word_encoder(tmp_path: Path) -> Path:
+    """A word-level Model2Vec encoder over the rule's words (8 dimensions), saved like a distilled one."""
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    words = ["[UNK]", "tell", "me", "about", "what", "year", "was", "founded", "in", "?", *TOPICS, *PLACES]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    vectors = np.random.default_rng(1).normal(size=(len(words), 8)).astype(np.float16)
+    folder = tmp_path / "word-encoder"
+    StaticModel(vectors, tokenizer).save_pretrained(str(folder))
+    write_json_atomic(folder / ENCODER_META, {"precision": PRECISION,
+                                              "weights_sha256": sha256_file(folder / "model.safetensors")})
+    return folder
+
+
+def test_tuned_static_student_learns_exports_and_is_reused(word_encoder: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(static_tuned, "distill_static_encoder", lambda config: word_encoder)
+    labels = rule_soft_labels(tmp_path / "pool")
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"):
+        student = train_tuned_static_student(labels, CONFIG, seed=0, progress=False)
+        summary = student.summary
+        history = summary["selection"]["history"]
+        assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+        best = max(history, key=lambda r: (r["roc_auc_vs_teacher_hard"], -r["mean_abs_diff"], -r["epoch"]))
+        assert summary["epoch"] == best["epoch"]
+        assert summary["holdout_agreement"]["roc_auc_vs_teacher_hard"] > 0.95
+        probs = student.predict_proba(["tell me about java", "what year was java founded in lima ?"])
+        assert probs[0] > 0.5 > probs[1]
+
+        again = train_tuned_static_student(labels, CONFIG, seed=0, progress=False)
+        assert again.summary["trained_at"] == summary["trained_at"]  # reused, not retrained
+        queries = labels.frame["query"].tolist()[:50] + ["an unknownword only", "tell me"]
+        np.testing.assert_allclose(again.predict_proba(queries), student.predict_proba(queries), atol=1e-7)
+
+        run = tuned_static_run_dir("rule", "seed/gpt-4.1", 0, CONFIG)
+        exported = export_tuned_static_onnx(student, run / "export")
+        np.testing.assert_allclose(Predictor(exported, "fp32", threads=1).predict_proba(queries),
+                                   student.predict_proba(queries), atol=1e-5)
+        int8 = Predictor(exported, "int8", threads=1).predict_proba(queries)
+        assert np.mean((int8 >= 0.5) == (student.predict_proba(queries) >= 0.5)) >= 0.95

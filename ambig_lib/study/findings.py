@@ -214,8 +214,9 @@ def _constant_weighted_f1(table: pd.DataFrame) -> float:
 # --------------------------------------------------------------------------------------------- 05
 
 
-def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame) -> Findings:
-    """05: batch-1 p50 of the fastest int8 student tiers against LLM-direct, and their quality on ClariQ."""
+def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame, tiers: pd.DataFrame | None = None) -> Findings:
+    """05: batch-1 p50 of the fastest int8 student tiers against LLM-direct, their quality on ClariQ, and (with
+    the tier table) each distilled tier against the served ensemble."""
     b1 = latency[latency["batch_size"] == 1]
 
     def fastest(system: str, variant: str | None = None) -> pd.Series | None:
@@ -246,7 +247,34 @@ def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame) -> Findings:
                  or str(r.get("system", "")).startswith("llm")]
         if shown:
             sentences.append("ClariQ ROC-AUC of the served models: " + ", ".join(shown) + ".")
+    if tiers is not None and not tiers.empty:
+        sentences.extend(tier_sentences(tiers))
     return Findings(tuple(sentences) or ("No system was measured.",))
+
+
+_TIER_LABELS = {"small_transformer": "The small transformer", "static_distilled": "The distilled static student"}
+
+
+def tier_sentences(tiers: pd.DataFrame) -> list[str]:
+    """One sentence per distilled tier: its cost, its ROC-AUC gap to the served ensemble per benchmark, and
+    whether the distillation targets are met."""
+    rows = tiers.set_index("system")
+    if "teacher_ensemble" not in rows.index:
+        return []
+    teacher = rows.loc["teacher_ensemble"]
+    benches = [c.removeprefix("gap_") for c in tiers.columns if c.startswith("gap_")]
+    out = [f"The served teacher ensemble answers in {_ms(float(teacher['p50_ms']))} at batch 1 with ROC-AUC "
+           + ", ".join(f"{b} {_f(teacher[f'roc_auc_{b}'])}" for b in benches) + "."]
+    for system, label in _TIER_LABELS.items():
+        if system not in rows.index:
+            continue
+        row = rows.loc[system]
+        gaps = ", ".join(f"{b} {float(row[f'gap_{b}']):+.3f}" for b in benches if pd.notna(row[f"gap_{b}"]))
+        verdict = {True: "meets the targets", False: "misses the targets"}.get(row.get("meets_targets"),
+                                                                                 "has no target verdict")
+        out.append(f"{label} answers in {_ms(float(row['p50_ms']))} ({float(row['throughput_qps']):,.0f} queries/s "
+                   f"at its best batch size); ROC-AUC against the ensemble: {gaps}; it {verdict}.")
+    return out
 
 
 def transfer_findings(wide: pd.DataFrame) -> Findings:

@@ -53,6 +53,12 @@ MACHINE_FILES: tuple[str, ...] = (
     "results/figures/latency_*.png",          # figures of the two tables above
     "results/notebooks/05_latency_compare.*", # the latency study itself (its outputs are the tables above)
     "results/tables/serving_quality.csv",     # ONNX vs PyTorch agreement: int8 kernels differ by CPU (VNNI)
+    "results/tables/tiers.*",                 # the tier table: p50 and throughput beside quality
+    "results/figures/tiers_pareto.png",       # its Pareto figure
+    # the distilled tiers are retrained where their (git-ignored) weights are missing: float32 torch training
+    # sums in a CPU-dependent order, so their selection history and weight hashes move in the last digits
+    "runs/distilled-*/**/distilled_summary.json",
+    "runs/static-tuned-*/**/tuned_summary.json",
     "results/notebooks/*.log",                # run logs: timestamps, progress bars, elapsed times
 )
 #: JSON keys whose values measure time or describe the machine or its software (ignored at any depth).

@@ -196,7 +196,7 @@ def train_tuned_static_student(labels: SoftLabels, config: TunedStaticConfig = T
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
         scores = teacher_agreement(_predict(model, held_rows), labels.frame["p_ambiguous"].to_numpy()[held_idx])
         history.append({"epoch": epoch, "train_loss": total / len(order), **scores})
         tqdm.write(f"  epoch {epoch}: held-out agreement ROC-AUC {scores['roc_auc_vs_teacher_hard']}, "

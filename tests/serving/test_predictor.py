@@ -98,7 +98,7 @@ def test_one_query_gets_one_answer_whatever_its_batch(model_dir: Path, eval_quer
 
 
 def test_quality_table_reports_int8_next_to_fp32(model_dir: Path, probabilities: dict[str, np.ndarray]) -> None:
-    table = quality_table(model_dir, probabilities=probabilities)
+    table = quality_table(model_dir, ("clariq", "ambignq"), probabilities=probabilities)
     assert set(table["variant"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
     assert set(table["dataset"]) == {"clariq", "ambignq", "all"}
     assert table.loc[table["dataset"] == "all", "n"].eq(2301).all()

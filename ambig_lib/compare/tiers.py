@@ -104,7 +104,7 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
         result.exports["small_transformer"] = target
         result.notes["small_transformer"] = {"layers": summary["layers"], "epoch": summary["epoch"],
                                              "parameters": summary["parameters"],
-                                             "holdout_agreement": summary["holdout_agreement"]}
+                                             "agreement": _agreement_auc(summary["holdout_agreement"])}
     if "static_distilled" in tiers:
         target, rows, note = _static_tier(labels, pool_file, static_config or StaticConfig(), seed, datasets,
                                           threads)
@@ -120,6 +120,12 @@ def _agreement_key(agreement: dict[str, Any]) -> tuple[float, float]:
     return (-np.inf if auc is None else float(auc), -float(agreement["mean_abs_diff"]))
 
 
+def _agreement_auc(agreement: dict[str, Any]) -> float | None:
+    """ROC-AUC of a student's held-out pool scores against the teacher's hard labels (rounded for display)."""
+    auc = agreement.get("roc_auc_vs_teacher_hard")
+    return None if auc is None else round(float(auc), 4)
+
+
 def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed: int, datasets: Sequence[str],
                  threads: int) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
     """Both static recipes on the soft labels (the logistic head on the fixed vectors; the tuned vectors with an
@@ -129,7 +135,8 @@ def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed
     agreements = {"logistic head": logistic.summary["holdout_agreement"],
                   "tuned vectors + MLP head": tuned.summary["holdout_agreement"]}
     chosen = max(agreements, key=lambda name: _agreement_key(agreements[name]))
-    note = {"candidates (held-out pool agreement)": agreements, "chosen": chosen}
+    note = {"chosen": chosen, **{f"agreement ({name})": _agreement_auc(agreement)
+                                  for name, agreement in agreements.items()}}
     if chosen == "logistic head":
         run = distilled_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed, config)
         target = export_static_onnx(logistic, run / "export")

@@ -214,7 +214,8 @@ def _constant_weighted_f1(table: pd.DataFrame) -> float:
 # --------------------------------------------------------------------------------------------- 05
 
 
-def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame, tiers: pd.DataFrame | None = None) -> Findings:
+def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame, tier_rows: pd.DataFrame | None = None
+                     ) -> Findings:
     """05: batch-1 p50 of the fastest int8 student tiers against LLM-direct, their quality on ClariQ, and (with
     the tier table) each distilled tier against the served ensemble."""
     b1 = latency[latency["batch_size"] == 1]
@@ -247,8 +248,8 @@ def latency_findings(latency: pd.DataFrame, quality: pd.DataFrame, tiers: pd.Dat
                  or str(r.get("system", "")).startswith("llm")]
         if shown:
             sentences.append("ClariQ ROC-AUC of the served models: " + ", ".join(shown) + ".")
-    if tiers is not None and not tiers.empty:
-        sentences.extend(tier_sentences(tiers))
+    if tier_rows is not None and not tier_rows.empty:
+        sentences.extend(tier_sentences(tier_rows))
     return Findings(tuple(sentences) or ("No system was measured.",))
 
 

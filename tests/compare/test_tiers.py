@@ -69,3 +69,13 @@ def test_the_pareto_figure_is_written(tmp_path: Path) -> None:
     latency = _latency()
     written = write_latency_figures(latency, None, _quality(), tmp_path, tiers=tier_table(latency, _quality()))
     assert written["tiers_pareto"].is_file() and written["tiers_pareto"].stat().st_size > 10_000
+
+
+def test_findings_say_how_each_tier_compares_with_the_served_ensemble() -> None:
+    from ambig_lib.study.findings import latency_findings
+
+    latency = _latency()
+    text = " ".join(latency_findings(latency, _quality(), tier_table(latency, _quality())).sentences)
+    assert "The served teacher ensemble answers in 17" in text
+    assert "The small transformer answers in 1.5" in text and "clariq -0.010" in text
+    assert "it meets the targets" in text and "it misses the targets" in text

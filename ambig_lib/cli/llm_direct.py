@@ -1,8 +1,8 @@
 """A teacher LLM classifies the benchmark queries directly.
 
-``ambig llm-direct``: a teacher LLM classifies every ClariQ / AmbigNQ query directly (yes/no).
+``ambig llm-direct``: a teacher LLM classifies every ClariQ / AmbigNQ (/ CLAMBER) query directly (yes/no).
 
-Asks a teacher backend about every ClariQ / AmbigNQ query through the committed response cache
+Asks a teacher backend about every query of the chosen benchmarks through the committed response cache
 (``data/llm_direct/<teacher>.cache.jsonl``), prints the evaluation rows and, with ``--merge``, replaces the
 teacher's LLM-direct rows in ``results/tables/evaluation.csv``. An interrupted run resumes from the cache, so
 the long offline run (2301 queries per mode on a CPU) can be spread over several sittings.
@@ -10,6 +10,7 @@ the long offline run (2301 queries per mode on a CPU) can be spread over several
 Example::
 
     ambig llm-direct --teacher qwen2.5-coder-1.5b --modes zero_shot few_shot
+    ambig llm-direct --datasets clamber --merge                           # CLAMBER NK + LA (1,200 queries)
     ambig llm-direct --teacher gpt-4.1-mini --backend openai --merge      # OPENAI_API_KEY
     ambig llm-direct --teacher my-model --backend openai --option base_url=http://host:8000/v1
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from ambig_lib.cli import common
 from ambig_lib.compare import llm_direct as direct
+from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS
 from ambig_lib.teachers.cache import CachedTeacher
 
 SUMMARY_COLUMNS = ["method", "student", "dataset", "n_total", "n_unparseable", "score", "macro_f1", "roc_auc",
@@ -31,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help="llamacpp, openai, openai-batch or vllm; "
                         "default: the teacher's registered backend")
     common.add_option(parser)
-    parser.add_argument("--datasets", nargs="+", default=["clariq", "ambignq"], choices=["clariq", "ambignq"])
+    parser.add_argument("--datasets", nargs="+", default=["clariq", "ambignq"], choices=list(TRANSFER_BENCHMARKS),
+                        help="benchmarks to answer (default: clariq ambignq; clamber = CLAMBER NK + LA)")
     parser.add_argument("--modes", nargs="+", default=list(direct.MODES), choices=list(direct.MODES))
     parser.add_argument("--limit", type=common.positive_int, default=None,
                         help="first N queries per dataset (smoke runs; N >= 1, the number of queries per dataset)")

@@ -15,18 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ambig_lib.core import paths
-from ambig_lib.core.io import atomic_path, sha256_file
+from ambig_lib.core.io import sha256_file
 from ambig_lib.serving.export import (
     ExportOptions,
-    copy_graph,
     main_weights_sha,
     model_input_names,
-    optimize_graph,
-    quantize_onnx,
     torch_export_onnx,
     write_export_meta,
+    write_graphs,
 )
-from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, TOKENIZER_FILE, VARIANT_FILES, ServingError
+from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, TOKENIZER_FILE, ServingError
 
 #: Probability floor inside the graph's log (a member's softmax can underflow to 0 in float32).
 PROBABILITY_FLOOR = 1e-12
@@ -97,18 +95,8 @@ def export_ensemble_onnx(model_dirs: Sequence[str | os.PathLike[str]], out_dir: 
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "model.raw.onnx"
     torch_export_onnx(ensemble_module(models, input_names), input_names, raw, options.opset)
-    try:
-        with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
-            fused = (optimize_graph(raw, tmp, models[0].config, embed_layer_norm=False) if options.optimize
-                     else copy_graph(raw, tmp))
-    finally:
-        raw.unlink(missing_ok=True)
-    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
-    backend = tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.enable_truncation(options.max_length)
-    with atomic_path(out / TOKENIZER_FILE) as tmp:
-        backend.save(str(tmp))
+    # one EmbedLayerNormalization per encoder would duplicate its input cast (see optimize_graph)
+    fused = write_graphs(raw, out, models[0].config, tokenizer, options, embed_layer_norm=False)
     write_export_meta(
         out, options, kind="ensemble", model_type=models[0].config.model_type,
         ensemble="log of the mean member probability (softmax of the output = mean P)",

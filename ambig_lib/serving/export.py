@@ -73,18 +73,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
 
     raw = out / "model.raw.onnx"
     _torch_export(model, input_names, raw, options.opset)
-    try:
-        with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
-            fused = optimize_graph(raw, tmp, model.config) if options.optimize else copy_graph(raw, tmp)
-    finally:
-        raw.unlink(missing_ok=True)
-    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
-
-    backend = tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.enable_truncation(options.max_length)
-    with atomic_path(out / TOKENIZER_FILE) as tmp:
-        backend.save(str(tmp))
+    fused = write_graphs(raw, out, model.config, tokenizer, options)
     if options.include_pytorch:
         target = out / PYTORCH_DIR
         if target.exists():
@@ -99,6 +88,26 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
                       model_type=model.config.model_type, label_names=label_names, input_names=input_names,
                       transformer_fusion=fused)
     return out
+
+
+def write_graphs(raw: Path, out: Path, config: Any, tokenizer: Any, options: ExportOptions,
+                 embed_layer_norm: bool = True) -> bool:
+    """From the raw torch export ``raw`` (removed afterwards): the fp32 graph (fused where onnxruntime knows the
+    model type), its int8 quantisation and the fast tokenizer (no padding, truncation at ``max_length``), each
+    written atomically to ``out``. Returns whether the graph was fused."""
+    try:
+        with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
+            fused = (optimize_graph(raw, tmp, config, embed_layer_norm) if options.optimize
+                     else copy_graph(raw, tmp))
+    finally:
+        raw.unlink(missing_ok=True)
+    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
+    backend = tokenizer.backend_tokenizer
+    backend.no_padding()
+    backend.enable_truncation(options.max_length)
+    with atomic_path(out / TOKENIZER_FILE) as tmp:
+        backend.save(str(tmp))
+    return fused
 
 
 def write_export_meta(out: Path, options: ExportOptions, **fields: Any) -> dict[str, Any]:

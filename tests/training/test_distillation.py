@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from isolation import folders_in
+from word_encoder import save_word_encoder
 
 from ambig_lib.core.io import sha256_file, write_json_atomic
 from ambig_lib.data import pool as pool_module
@@ -33,7 +34,7 @@ from ambig_lib.training.distillation import (
     teacher_runs,
 )
 from ambig_lib.training.finetune import predict_proba
-from ambig_lib.training.static_student import ENCODER_META, HEAD_FILE, PRECISION, StaticConfig
+from ambig_lib.training.static_student import HEAD_FILE, StaticConfig
 
 STUDENT, TEACHER_SET, SEEDS, FOLDS, MAX_LENGTH = "tiny", "seed/gpt-4.1", (0, 1), 2, 32
 QUERIES = ["what is java", "Best pizza near me", "who wrote the book", "when did the war end",
@@ -174,20 +175,8 @@ def test_bad_soft_targets_are_refused() -> None:
 @pytest.fixture
 def word_encoder(tmp_path: Path) -> Path:
     """A word-level Model2Vec encoder over the pool's words (8 dimensions), saved like a distilled one."""
-    from model2vec import StaticModel
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-    words = ["[UNK]", *sorted({w for q in QUERIES + ["who sang hello", "jaguar top speed"]
-                              for w in q.lower().replace("?", " ").split()})]
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    vectors = np.random.default_rng(1).normal(size=(len(words), 8)).astype(np.float16)
-    folder = tmp_path / "word-encoder"
-    StaticModel(vectors, tokenizer).save_pretrained(str(folder))
-    write_json_atomic(folder / ENCODER_META, {"precision": PRECISION,
-                                              "weights_sha256": sha256_file(folder / "model.safetensors")})
-    return folder
+    return save_word_encoder(tmp_path / "word-encoder", sorted({
+        w for q in QUERIES + ["who sang hello", "jaguar top speed"] for w in q.lower().replace("?", " ").split()}))
 
 
 def test_distil_end_to_end_and_the_student_exports_to_the_static_graph(

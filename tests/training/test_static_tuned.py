@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from isolation import folders_in
 from soft_label_fixtures import PLACES, TOPICS, rule_soft_labels
+from word_encoder import save_word_encoder
 
-from ambig_lib.core.io import sha256_file, write_json_atomic
 from ambig_lib.serving.predictor import Predictor
 from ambig_lib.serving.static_export import export_tuned_static_onnx
 from ambig_lib.training import static_tuned
-from ambig_lib.training.static_student import ENCODER_META, PRECISION
 from ambig_lib.training.static_tuned import (
     TunedStaticConfig,
     train_tuned_static_student,
@@ -27,19 +26,8 @@ CONFIG = TunedStaticConfig(hidden=16, epochs=4, learning_rate=1e-2, batch_size=1
 @pytest.fixture
 def word_encoder(tmp_path: Path) -> Path:
     """A word-level Model2Vec encoder over the rule's words (8 dimensions), saved like a distilled one."""
-    from model2vec import StaticModel
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-    words = ["[UNK]", "tell", "me", "about", "what", "year", "was", "founded", "in", "?", *TOPICS, *PLACES]
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    vectors = np.random.default_rng(1).normal(size=(len(words), 8)).astype(np.float16)
-    folder = tmp_path / "word-encoder"
-    StaticModel(vectors, tokenizer).save_pretrained(str(folder))
-    write_json_atomic(folder / ENCODER_META, {"precision": PRECISION,
-                                              "weights_sha256": sha256_file(folder / "model.safetensors")})
-    return folder
+    words = ["tell", "me", "about", "what", "year", "was", "founded", "in", "?", *TOPICS, *PLACES]
+    return save_word_encoder(tmp_path / "word-encoder", words)
 
 
 def test_tuned_static_student_learns_exports_and_is_reused(word_encoder: Path, tmp_path: Path,

@@ -31,6 +31,7 @@ from ambig_lib.serving.static_export import export_static_onnx, export_tuned_sta
 from ambig_lib.training.distillation import (
     DEFAULT_FOLDS,
     SoftLabels,
+    agreement_rank,
     distilled_static_run_dir,
     ensemble_soft_labels,
     soft_labels,
@@ -115,11 +116,6 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
     return result
 
 
-def _agreement_key(agreement: dict[str, Any]) -> tuple[float, float]:
-    auc = agreement.get("roc_auc_vs_teacher_hard")
-    return (-np.inf if auc is None else float(auc), -float(agreement["mean_abs_diff"]))
-
-
 def _agreement_auc(agreement: dict[str, Any]) -> float | None:
     """ROC-AUC of a student's held-out pool scores against the teacher's hard labels (rounded for display)."""
     auc = agreement.get("roc_auc_vs_teacher_hard")
@@ -134,7 +130,7 @@ def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed
     tuned = train_tuned_static_student(labels, TunedStaticConfig(static=config), seed)
     agreements = {"logistic head": logistic.summary["holdout_agreement"],
                   "tuned vectors + MLP head": tuned.summary["holdout_agreement"]}
-    chosen = max(agreements, key=lambda name: _agreement_key(agreements[name]))
+    chosen = max(agreements, key=lambda name: agreement_rank(agreements[name]))
     note = {"chosen": chosen, **{f"agreement ({name})": _agreement_auc(agreement)
                                   for name, agreement in agreements.items()}}
     if chosen == "logistic head":

@@ -286,6 +286,13 @@ def teacher_agreement(student_p: np.ndarray, teacher_p: np.ndarray) -> dict[str,
             "hard_agreement": float(((student_p >= 0.5).astype(int) == hard).mean())}
 
 
+def agreement_rank(scores: dict[str, Any]) -> tuple[float, float]:
+    """Sort key of ``teacher_agreement`` scores, higher is better: ROC-AUC against the teacher's hard labels
+    (missing ranks last), then the lower mean |p_student - p_teacher|."""
+    auc = scores.get("roc_auc_vs_teacher_hard")
+    return (-math.inf if auc is None else float(auc), -float(scores.get("mean_abs_diff") or 0.0))
+
+
 @dataclass(frozen=True)
 class SoftHead:
     """A logistic head fit on soft targets, the C chosen on the held-out split, and what selection saw."""
@@ -328,8 +335,7 @@ def fit_soft_head(features: np.ndarray, targets: Sequence[float] | np.ndarray, c
         scores[repr(c)] = teacher_agreement(heads[c].predict_proba(x[held])[:, 1], p[held])
 
     def rank(c: float) -> tuple[float, float, float]:
-        auc, diff = scores[repr(c)]["roc_auc_vs_teacher_hard"], scores[repr(c)]["mean_abs_diff"]
-        return (-math.inf if auc is None else auc, -float(diff or 0.0), -c)
+        return (*agreement_rank(scores[repr(c)]), -c)
 
     best_c = float(max(config.cs, key=rank))
     head = heads[best_c]

@@ -55,6 +55,7 @@ from ambig_lib.training.distillation import (
     HOLDOUT_FRACTION,
     DistillationError,
     SoftLabels,
+    agreement_rank,
     holdout_split,
     teacher_agreement,
 )
@@ -179,7 +180,7 @@ class AgreementCallback(TrainerCallback):
         self.history.append(row)
         tqdm.write(f"  {self.depth} layers, epoch {epoch}: held-out agreement ROC-AUC {auc}, mean |dp| {diff:.4f}",
                    file=sys.stderr)  # progress, not a result
-        key = (-math.inf if auc is None else float(auc), -diff)
+        key = agreement_rank(row)
         if key > self.best:  # ties keep the earlier epoch
             self.best, self.best_epoch = key, epoch
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -15,7 +15,6 @@ the summary beside them (committed). ``serving.static_export.export_tuned_static
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from ambig_lib.training.distillation import (
     HOLDOUT_FRACTION,
     DistillationError,
     SoftLabels,
+    agreement_rank,
     holdout_split,
     teacher_agreement,
 )
@@ -201,8 +201,7 @@ def train_tuned_static_student(labels: SoftLabels, config: TunedStaticConfig = T
         history.append({"epoch": epoch, "train_loss": total / len(order), **scores})
         tqdm.write(f"  epoch {epoch}: held-out agreement ROC-AUC {scores['roc_auc_vs_teacher_hard']}, "
                    f"mean |dp| {scores['mean_abs_diff']:.4f}", file=sys.stderr)  # progress, not a result
-        auc = scores["roc_auc_vs_teacher_hard"]
-        key = (-math.inf if auc is None else float(auc), -float(scores["mean_abs_diff"]))
+        key = agreement_rank(scores)
         if best is None or key > best[0]:
             best = (key, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
     if best is None:

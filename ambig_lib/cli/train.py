@@ -13,6 +13,7 @@ Example::
     ambig train --students minilm --teachers published --seeds 0
     ambig train --students minilm mpnet --teachers all ceilings --seeds 0 1 2 --jobs 8   # GPU
     ambig train --students minilm --teachers seed/gpt-4.1 --seeds 0 --option learning_rate=3e-5
+    ambig train --students minilm --teachers strategies zefcnp --seeds 0 1 2 --datasets transfer   # 04's transfer table
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 from typing import Any
 
 from ambig_lib.cli import common
+from ambig_lib.data.benchmarks import KNOWN_SETS
 from ambig_lib.data.ceilings import CEILING_DATASETS
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
 
@@ -39,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=common.positive_int, default=None, help="default: TrainConfig.max_epochs")
     parser.add_argument("--max-length", type=common.positive_int, default=None, help="default: TrainConfig.max_length")
     common.add_option(parser, "any TrainConfig field, repeatable (value parsed as YAML), e.g. learning_rate=3e-5")
-    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS),
+                        help="sets every run predicts; 'transfer' = all of them, CLAMBER and the development slice "
+                             "too (04's transfer table)")
     parser.add_argument("--jobs", type=common.positive_int, default=1,
                         help="runs trained at once (processes); e.g. 8 on a GPU")
     parser.add_argument("--no-fold-models", action="store_true",
@@ -62,6 +66,18 @@ def train_config(args: argparse.Namespace) -> Any:
     return TrainConfig(**overrides)
 
 
+def prediction_sets(names: list[str]) -> list[str]:
+    """The ``--datasets`` names with ``transfer`` expanded to every known set (order kept, no repeats)."""
+    out: list[str] = []
+    for name in names:
+        out += list(KNOWN_SETS) if name == "transfer" else [name]
+    unknown = [n for n in out if n not in KNOWN_SETS]
+    if unknown:
+        raise common.UsageError(f"--datasets: unknown set(s) {unknown}; choose from {list(KNOWN_SETS)} or "
+                                "'transfer'.")
+    return list(dict.fromkeys(out))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the grid and print one row per run."""
     common.parse_options(args.option)  # a malformed --option fails first (train_config reads it again, after torch)
@@ -73,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from ambig_lib.training.grid import run_grid  # imports torch and transformers: only when training
 
     try:
-        table = run_grid(args.students, teachers, args.seeds, config, args.datasets, resume=not args.no_resume,
+        table = run_grid(args.students, teachers, args.seeds, config, prediction_sets(args.datasets),
+                         resume=not args.no_resume,
                          jobs=args.jobs)
     except KeyboardInterrupt:
         raise common.Interrupted("interrupted; finished runs are kept under runs/ and reused, re-run the same command "

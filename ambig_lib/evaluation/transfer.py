@@ -12,8 +12,10 @@ Reported per (training set, benchmark): ROC-AUC with a bootstrap 95% interval, t
 (AUC within bins of equal word count, averaged with weights), macro-F1 at 0.5 and the length-only control's
 ROC-AUC. Choices (which strategy is "best") read only the ``dev`` column and the synthetic CV score.
 
-The fine-tuned students of the same sets go through the training grid (``03``); this probe is what lets the
-strategies be compared in minutes on a CPU.
+The fine-tuned students of the same sets come from the training grid (``ambig train --datasets transfer``,
+which has every run predict these sets too): a run of (student, set) joins the table, one row per student with
+the mean over its finished seeds, as soon as its predictions cover every benchmark. The probe is what lets the
+strategies be compared in minutes on a CPU; the fine-tuned rows are what the targets are read on.
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ from ambig_lib.core.io import sha256_text, write_json_atomic, write_text_atomic
 from ambig_lib.core.provenance import software_versions
 from ambig_lib.data.benchmarks import CLAMBER_HEADLINE_SUBCLASSES, TRANSFER_BENCHMARKS, load_eval_set
 from ambig_lib.data.teacher_sets import load_teacher_set, resolve_teacher_sets
-from ambig_lib.evaluation.metrics import binary_metrics, bootstrap_ci, length_controlled_roc_auc
+from ambig_lib.evaluation.metrics import (
+    EvaluationError,
+    binary_metrics,
+    bootstrap_ci,
+    length_controlled_roc_auc,
+)
 from ambig_lib.models.students import resolve_student, set_torch_threads
+from ambig_lib.runs import read_predictions, run_dir
 from ambig_lib.training.baselines import fit_length_only
 
 #: Benchmarks every probe is scored on; ``ambignq_train_dev`` is the declared development slice.
@@ -50,6 +58,10 @@ PROBE_SETS = ("clariq", "ambignq", "clamber", "clamber_icl", "ambignq_train_dev"
 HEADLINE_BENCHMARKS = TRANSFER_BENCHMARKS
 #: The development slice: the only labelled real data a choice may read.
 DEV_SET = "ambignq_train_dev"
+#: Students whose fine-tuned runs join the table where they predicted every benchmark.
+FINETUNED_STUDENTS = ("minilm", "mpnet")
+#: Training seeds of the fine-tuned rows (the mean over the finished ones is reported).
+FINETUNED_SEEDS = (0, 1, 2)
 #: Regularisation strengths tried by the synthetic-only cross-validation.
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -227,9 +239,76 @@ def score_predictions(name: str, predictions: pd.DataFrame, encoder: str, n_resa
     return rows
 
 
+def finetuned_predictions(student: str, name: str, seeds: Sequence[int], benchmarks: dict[str, pd.DataFrame]
+                          ) -> tuple[pd.DataFrame | None, list[int]]:
+    """The fine-tuned runs' probabilities on every benchmark (one ``seed_<k>`` column per seed whose run
+    predicted them all) and those seeds; ``(None, [])`` when no seed did.
+
+    CLAMBER's subclasses are sliced from the run's CLAMBER predictions. A prediction file whose texts differ
+    from the benchmark's (a stale run) is an :class:`EvaluationError` naming the file and the fix.
+    """
+    base = [b for b in benchmarks if ":" not in b]
+    columns: dict[int, dict[str, np.ndarray]] = {}
+    for seed in seeds:
+        folder = run_dir(student, name, seed)
+        files = {bench: folder / f"predictions_{bench}.tsv" for bench in base}
+        if not all(path.is_file() for path in files.values()):
+            continue
+        per_bench = {}
+        for bench, path in files.items():
+            frame = read_predictions(path)
+            if frame["initial_request"].astype(str).tolist() != benchmarks[bench]["initial_request"].astype(str).tolist():
+                raise EvaluationError(f"{path}: its texts are not the current {bench} benchmark's. Fix: retrain the "
+                                    f"run (ambig train --students {student} --teachers {name} --seeds {seed} "
+                                    "--datasets transfer --no-resume).")
+            per_bench[bench] = frame["probability"].astype(float).to_numpy()
+        columns[seed] = per_bench
+    if not columns:
+        return None, []
+    parts = []
+    for bench, data in benchmarks.items():
+        parent, _, subclass = bench.partition(":")
+        mask = (benchmarks[parent]["subclass"] == subclass).to_numpy() if subclass else slice(None)
+        part = pd.DataFrame({"benchmark": bench, "initial_request": data["initial_request"].astype(str).to_numpy(),
+                             "binary_label": data["binary_label"].astype(int).to_numpy()})
+        for seed, per_bench in columns.items():
+            part[f"seed_{seed}"] = per_bench[parent][mask]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True), sorted(columns)
+
+
+def score_finetuned(name: str, predictions: pd.DataFrame, student: str, n_resamples: int = 1000,
+                    seed: int = 0) -> list[dict[str, object]]:
+    """Rows of the long transfer table for the fine-tuned runs of one (set, student): per benchmark the mean
+    over seeds of ROC-AUC, macro-F1 and length-controlled ROC-AUC; the CIs resample the same queries for
+    every seed and score the seeds' mean metric."""
+    seed_columns = [c for c in predictions.columns if c.startswith("seed_")]
+    rows: list[dict[str, object]] = []
+    for bench, part in predictions.groupby("benchmark", sort=False):
+        y = part["binary_label"].astype(int).to_numpy()
+        texts = part["initial_request"].astype(str).tolist()
+        matrix = part[seed_columns].astype(float).to_numpy().T
+        per_seed = [binary_metrics(y, prob) for prob in matrix]
+        auc_ci = bootstrap_ci(y, matrix, "roc_auc", n_resamples=n_resamples, seed=seed)
+        f1_ci = bootstrap_ci(y, matrix, "macro_f1", n_resamples=n_resamples, seed=seed)
+        lcs = [length_controlled_roc_auc(texts, y, prob) for prob in matrix]
+        rows.append({"train_set": name, "method": f"finetuned_{student}", "benchmark": bench, "n": int(len(y)),
+                     "roc_auc": float(np.mean([m["roc_auc"] for m in per_seed])), "roc_auc_low": auc_ci[0],
+                     "roc_auc_high": auc_ci[1], "macro_f1": float(np.mean([m["macro_f1"] for m in per_seed])),
+                     "macro_f1_low": f1_ci[0], "macro_f1_high": f1_ci[1],
+                     "lc_roc_auc": float(np.mean([lc["auc"] for lc in lcs])), "lc_coverage": lcs[0]["coverage"],
+                     "seeds": len(seed_columns)})
+    return rows
+
+
 def transfer_table(spec: str | Sequence[str] = "all", config: ProbeConfig = ProbeConfig(),
-                   progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The long transfer table (one row per training set, method, benchmark) and the per-set fit records."""
+                   progress: bool = True, finetuned_students: Sequence[str] = FINETUNED_STUDENTS,
+                   seeds: Sequence[int] = FINETUNED_SEEDS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long transfer table (one row per training set, method, benchmark) and the per-set fit records.
+
+    Methods: the frozen probe and the length-only control of every set, and ``finetuned_<student>`` for every
+    student whose runs on the set predicted every benchmark (:func:`finetuned_predictions`).
+    """
     names = resolve_teacher_sets(spec)
     benchmarks = benchmark_frames()
     rows: list[dict[str, object]] = []
@@ -238,23 +317,35 @@ def transfer_table(spec: str | Sequence[str] = "all", config: ProbeConfig = Prob
         predictions, record = probe_training_set(name, benchmarks, config, progress=False)
         rows += score_predictions(name, predictions, config.encoder, config.n_resamples, config.seed)
         records.append({k: record[k] for k in ("train_set", "rows", "c", "cv_roc_auc", "grouped_by")})
+        for student in finetuned_students:
+            tuned, _ = finetuned_predictions(student, name, seeds, benchmarks)
+            if tuned is not None:
+                rows += score_finetuned(name, tuned, student, config.n_resamples, config.seed)
     return pd.DataFrame(rows), pd.DataFrame(records)
 
 
+def method_label(method: str) -> str:
+    """How a method is named in the tables: ``probe minilm``, ``minilm fine-tuned``."""
+    kind, _, student = method.partition("_")
+    return f"probe {student}" if kind == "probe" else f"{student} fine-tuned"
+
+
 def wide_table(long: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per training set: the probe's ROC-AUC [95% CI] and length-controlled ROC-AUC per benchmark,
-    the mean ROC-AUC over ClariQ, AmbigNQ and CLAMBER (the headline), the length-only control's ROC-AUC of
-    the same training data, and the choice signals (synthetic CV, dev slice)."""
-    probe = long[long["method"].str.startswith("probe_")].set_index(["train_set", "benchmark"])
+    """One row per (training set, method): the ROC-AUC [95% CI] and length-controlled ROC-AUC per benchmark,
+    the mean ROC-AUC over ClariQ, AmbigNQ and CLAMBER (the headline), the length-only control of the same
+    training data, and the choice signals (synthetic CV of the probe, the dev slice). Fine-tuned rows also
+    carry their number of seeds."""
+    scored = long[long["method"] != "length_only"].set_index(["train_set", "method", "benchmark"])
     length = long[long["method"] == "length_only"].set_index(["train_set", "benchmark"])
     out = []
-    for name in dict.fromkeys(long["train_set"]):
-        row: dict[str, object] = {"train_set": name}
+    pairs = long.loc[long["method"] != "length_only", ["train_set", "method"]].drop_duplicates()
+    for name, method in pairs.itertuples(index=False):
+        row: dict[str, object] = {"train_set": name, "method": method, "student": method_label(method)}
         for bench in HEADLINE_BENCHMARKS + ("clamber:NK", "clamber:co-reference", "clamber:polysemy",
                                             "clamber_icl"):
-            if (name, bench) not in probe.index:
+            if (name, method, bench) not in scored.index:
                 continue
-            r = probe.loc[(name, bench)]
+            r = scored.loc[(name, method, bench)]
             row[f"{bench} roc_auc"] = r["roc_auc"]
             row[f"{bench} ci"] = f"[{r['roc_auc_low']:.2f}, {r['roc_auc_high']:.2f}]"
             row[f"{bench} macro_f1"] = r["macro_f1"]
@@ -263,7 +354,10 @@ def wide_table(long: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.Da
                 row[f"{bench} length_only"] = length.loc[(name, bench)]["roc_auc"]
         row["mean_3 roc_auc"] = float(np.mean([row[f"{b} roc_auc"] for b in HEADLINE_BENCHMARKS]))
         row["mean_3 length_only"] = float(np.mean([row[f"{b} length_only"] for b in HEADLINE_BENCHMARKS]))
-        row["dev roc_auc"] = probe.loc[(name, DEV_SET)]["roc_auc"] if (name, DEV_SET) in probe.index else np.nan
+        dev = (name, method, DEV_SET)
+        row["dev roc_auc"] = scored.loc[dev]["roc_auc"] if dev in scored.index else np.nan
+        seeds = scored.loc[(name, method, HEADLINE_BENCHMARKS[0])].get("seeds", np.nan)
+        row["seeds"] = int(seeds) if pd.notna(seeds) else np.nan
         out.append(row)
     wide = pd.DataFrame(out)
     if records is not None and len(records):
@@ -273,29 +367,33 @@ def wide_table(long: pd.DataFrame, records: pd.DataFrame | None = None) -> pd.Da
 
 def markdown_table(wide: pd.DataFrame) -> str:
     """The transfer table as Markdown: ROC-AUC [CI] (length-controlled) per benchmark, mean, controls."""
-    lines = ["| training set | rows | CV | dev | ClariQ | AmbigNQ | CLAMBER | mean | length-only mean | ICL (artefact) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| training set | student | rows | probe CV | dev | ClariQ | AmbigNQ | CLAMBER | mean | length-only mean "
+             "| ICL (artefact) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in wide.iterrows():
         cells = [f"{r[f'{b} roc_auc']:.3f} {r[f'{b} ci']} (lc {r[f'{b} lc_roc_auc']:.3f})"
                  for b in HEADLINE_BENCHMARKS]
-        lines.append(f"| {r['train_set']} | {int(r['rows'])} | {r['cv_roc_auc']:.3f} | {r['dev roc_auc']:.3f} | "
-                     + " | ".join(cells) + f" | {r['mean_3 roc_auc']:.3f} | {r['mean_3 length_only']:.3f} | "
-                     f"{r.get('clamber_icl roc_auc', float('nan')):.3f} |")
+        student = r["student"] + (f" ({int(r['seeds'])} seeds)" if pd.notna(r.get("seeds", np.nan)) else "")
+        lines.append(f"| {r['train_set']} | {student} | {int(r['rows'])} | {r['cv_roc_auc']:.3f} | "
+                     f"{r['dev roc_auc']:.3f} | " + " | ".join(cells) + f" | {r['mean_3 roc_auc']:.3f} | "
+                     f"{r['mean_3 length_only']:.3f} | {r.get('clamber_icl roc_auc', float('nan')):.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def transfer_heatmap(wide: pd.DataFrame, target: Path | None = None) -> plt.Figure:
-    """Heatmap of the probe's ROC-AUC per training set and benchmark (mean and the controls' mean beside)."""
+    """Heatmap of ROC-AUC per (training set, method) and benchmark (mean and the controls' mean beside)."""
     columns = [f"{b} roc_auc" for b in HEADLINE_BENCHMARKS + ("clamber:NK", "clamber:co-reference",
                                                                 "clamber:polysemy")] + ["mean_3 roc_auc",
                                                                                        "mean_3 length_only"]
-    data = wide.set_index("train_set")[[c for c in columns if c in wide.columns]]
+    labelled = wide.assign(label=wide["train_set"] + " · " + wide["student"])
+    data = labelled.set_index("label")[[c for c in columns if c in wide.columns]]
+    data.index.name = None
     data.columns = [c.replace(" roc_auc", "").replace("mean_3 length_only", "length-only mean")
                     .replace("mean_3", "mean") for c in data.columns]
-    fig, ax = plt.subplots(figsize=(1.1 * len(data.columns) + 3, 0.42 * len(data) + 1.5))
+    fig, ax = plt.subplots(figsize=(1.1 * len(data.columns) + 4.5, 0.42 * len(data) + 1.5))
     sns.heatmap(data, annot=True, fmt=".2f", cmap="vlag", center=0.5, vmin=0.3, vmax=0.9, ax=ax,
                 cbar_kws={"label": "ROC-AUC"})
-    ax.set_title("Transfer: frozen probe trained on each set, scored on real benchmarks")
+    ax.set_title("Transfer: students trained on each set, scored on real benchmarks")
     ax.set_xlabel("")
     ax.set_ylabel("")
     fig.tight_layout()

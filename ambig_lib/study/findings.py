@@ -14,10 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ambig_lib.core.text import word_count
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
+from ambig_lib.evaluation.transfer_choice import choose_student, target_misses
 
 if TYPE_CHECKING:  # the stage imports torch (the probe); findings only read its tables
     from ambig_lib.evaluation.stage import EvaluationResult, TransferResult
@@ -279,27 +281,31 @@ def tier_sentences(tiers: pd.DataFrame) -> list[str]:
 
 
 def transfer_findings(wide: pd.DataFrame) -> Findings:
-    """The transfer study in sentences: the set chosen by the development slice (never a benchmark), its
-    benchmarks against its own length-only control, and each strategy against its random-deletion control."""
-    if wide.empty:
+    """The transfer study in sentences: the student chosen by the development slice (never a benchmark) against
+    its own length-only control and the targets, then each strategy against its random-deletion control."""
+    chosen = choose_student(wide)
+    if chosen is None:
         return Findings(("No training set was probed.",))
     benches = (("clariq", "ClariQ"), ("ambignq", "AmbigNQ"), ("clamber", "CLAMBER NK+LA"))
-    candidates = wide[~wide["train_set"].str.endswith("-control")]
-    chosen = candidates.loc[candidates["dev roc_auc"].astype(float).idxmax()]
     scores = ", ".join(f"{label} {_f(chosen[f'{b} roc_auc'])} (length-only {_f(chosen[f'{b} length_only'])}, "
                        f"length-controlled {_f(chosen[f'{b} lc_roc_auc'])})" for b, label in benches)
+    seeds = f", mean of {int(chosen['seeds'])} seeds" if pd.notna(chosen.get("seeds", np.nan)) else ""
+    misses = target_misses(chosen)
+    verdict = ("It meets every target." if not misses else "Targets missed: " + "; ".join(misses) + ".")
     sentences = [f"Chosen by the development slice (500 labelled AmbigNQ-train questions; ROC-AUC "
-                 f"{_f(chosen['dev roc_auc'])}), **{chosen['train_set']}** gives a frozen-probe ROC-AUC of {scores}; "
-                 f"mean {_f(chosen['mean_3 roc_auc'])} against {_f(chosen['mean_3 length_only'])} for length alone."]
-    by_name = wide.set_index("train_set")
-    for name in candidates["train_set"]:
-        control = f"{name}-control"
-        if control in by_name.index:
-            gain = float(by_name.at[name, "mean_3 roc_auc"]) - float(by_name.at[control, "mean_3 roc_auc"])
-            sentences.append(f"`{name}` scores a mean ROC-AUC of {_f(by_name.at[name, 'mean_3 roc_auc'])} against "
-                             f"{_f(by_name.at[control, 'mean_3 roc_auc'])} for its random-deletion control "
-                             f"({gain:+.3f}): " + ("it teaches more than shortening." if gain > 0.01 else
-                                                    "it teaches no more than deleting the same number of words."))
+                 f"{_f(chosen['dev roc_auc'])}), **{chosen['train_set']}** with the {chosen['student']}{seeds} "
+                 f"gives ROC-AUC {scores}; mean {_f(chosen['mean_3 roc_auc'])} against "
+                 f"{_f(chosen['mean_3 length_only'])} for length alone. {verdict}"]
+    by_key = wide.set_index(["train_set", "method"])
+    for name, method in wide.loc[~wide["train_set"].str.endswith("-control"), ["train_set", "method"]].itertuples(
+            index=False):
+        control = (f"{name}-control", method)
+        if control in by_key.index:
+            mine, theirs = float(by_key.at[(name, method), "mean_3 roc_auc"]), float(by_key.at[control, "mean_3 roc_auc"])
+            sentences.append(f"`{name}` ({by_key.at[(name, method), 'student']}) scores a mean ROC-AUC of {_f(mine)} "
+                             f"against {_f(theirs)} for its random-deletion control ({mine - theirs:+.3f}): "
+                             + ("it teaches more than shortening." if mine - theirs > 0.01 else
+                                "it teaches no more than deleting the same number of words."))
     return Findings(tuple(sentences))
 
 

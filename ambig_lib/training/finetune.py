@@ -435,8 +435,21 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
         "train_wall_s": round(result.wall_s, 2), "device": result.device, "torch_threads": result.torch_threads,
         "versions": software_versions(), "predictions": {}, "fold_scores": {},
     }
-    for name, data in (predict_sets or {}).items():
-        prob, matrix = result.predict_proba(data["initial_request"].astype(str).tolist(), desc=f"predict {name}")
+    write_set_predictions(out_dir, summary, result.predict_proba, predict_sets or {})
+    summary["wall_s"] = round(result.wall_s, 2)
+    write_json_atomic(out_dir / SUMMARY_NAME, summary)
+    return summary
+
+
+def write_set_predictions(out_dir: Path, summary: dict[str, Any],
+                          predict: Callable[..., tuple[np.ndarray, np.ndarray]],
+                          predict_sets: Mapping[str, pd.DataFrame]) -> None:
+    """Predict each set with the fold ensemble ``predict`` and write ``predictions_<set>.tsv`` (the mean) and
+    ``fold_probabilities_<set>.tsv``; record both in ``summary`` (``predictions``, ``fold_scores``)."""
+    summary.setdefault("predictions", {})
+    summary.setdefault("fold_scores", {})
+    for name, data in predict_sets.items():
+        prob, matrix = predict(data["initial_request"].astype(str).tolist(), desc=f"predict {name}")
         y = data["binary_label"].astype(int).to_numpy()
         target = out_dir / f"predictions_{name}.tsv"
         write_predictions(target, data["initial_request"].tolist(), y, prob)
@@ -444,9 +457,17 @@ def train_run(student: str, teacher: str, seed: int, frame: pd.DataFrame, config
         write_text_atomic(out_dir / f"fold_probabilities_{name}.tsv", folds_frame.to_csv(sep="\t", index=False))
         summary["predictions"][name] = target.name
         summary["fold_scores"][name] = _fold_scores(y, matrix)
-    summary["wall_s"] = round(result.wall_s, 2)
-    write_json_atomic(out_dir / SUMMARY_NAME, summary)
-    return summary
+
+
+def saved_fold_predictor(fold_dirs: Sequence[Path], config: TrainConfig
+                         ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """``predict(texts, desc)`` of a run's saved fold models: the mean P(ambiguous) and the per-fold matrix."""
+    def predict(texts: Sequence[str], desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
+        tokenizer = load_tokenizer(fold_dirs[0])
+        matrix = np.vstack([predict_proba(load_classifier(folder), tokenizer, texts, config.max_length,
+                                          config.eval_batch_size) for folder in tqdm(fold_dirs, desc=desc, leave=False)])
+        return matrix.mean(axis=0), matrix
+    return predict
 
 
 def train_fold_model(student: str, teacher: str, seed: int = 0, fold: int = 0,
@@ -514,9 +535,18 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
     reason = stale_reason(summary, frame, config, seed) if summary is not None else None
     if summary is not None and reason is None:
         portable = portable_summary(summary)
-        if portable != summary:  # written before paths were made portable: fix them, no retraining
-            write_json_atomic(run_dir(student, teacher, seed) / SUMMARY_NAME, portable)
-        return portable, "up to date"
+        out_dir = run_dir(student, teacher, seed)
+        missing = {name: data for name, data in predict_sets.items() if name not in portable.get("predictions", {})}
+        fold_dirs = [out_dir / f"fold_{k}" for k in range(config.folds)]
+        if missing and all((folder / "config.json").is_file() for folder in fold_dirs):
+            write_set_predictions(out_dir, portable, saved_fold_predictor(fold_dirs, config), missing)
+            write_json_atomic(out_dir / SUMMARY_NAME, portable)
+            return portable, "up to date (predicted " + ", ".join(missing) + " with the saved fold models)"
+        if not missing:
+            if portable != summary:  # written before paths were made portable: fix them, no retraining
+                write_json_atomic(out_dir / SUMMARY_NAME, portable)
+            return portable, "up to date"
+        reason = f"no predictions for {', '.join(missing)} and no saved fold models"
     status = "trained" if summary is None else f"retrained ({reason})"
     return train_run(student, teacher, seed, frame, config, predict_sets), status
 

@@ -11,7 +11,7 @@ import torch
 
 from ambig_lib.data.teacher_sets import load_teacher_set
 from ambig_lib.models.students import StudentError
-from ambig_lib.runs import PREDICTION_COLUMNS, read_predictions
+from ambig_lib.runs import PREDICTION_COLUMNS, read_predictions, run_dir
 from ambig_lib.training.finetune import (
     TrainConfig,
     TrainingError,
@@ -195,3 +195,32 @@ def test_finished_run_is_reused_only_while_config_and_data_are_unchanged(tiny_di
     assert status == "retrained (training data changed)"
     _, status = train_or_reuse(student, teacher, 0, relabelled, two_epochs, eval_slices, resume=False)
     assert status == "trained"
+
+
+def test_reuse_predicts_a_new_set_with_saved_folds_and_retrains_without_them(tiny_distilbert, slice_frame,
+                                                                              eval_slices, tmp_path, monkeypatch):
+    """A finished run asked for a set it never predicted: its saved fold models predict it (no retraining, the
+    ensemble is the folds' mean); with the fold models gone, the run is retrained and says why."""
+    import shutil
+
+    from ambig_lib.data.benchmarks import load_eval_set
+
+    monkeypatch.setenv("AMBIG_RUNS_DIR", str(tmp_path))
+    student, teacher = str(tiny_distilbert), "seed/gpt-4.1"
+    config = TrainConfig(folds=2, max_epochs=1, batch_size=8, max_length=32)
+    first, _ = train_or_reuse(student, teacher, 0, slice_frame, config, eval_slices)
+    wider = {**eval_slices, "clamber": load_eval_set("clamber").head(12)}
+    again, status = train_or_reuse(student, teacher, 0, slice_frame, config, wider)
+    assert status == "up to date (predicted clamber with the saved fold models)"
+    assert again["wall_s"] == first["wall_s"] and again["predictions"]["clamber"] == "predictions_clamber.tsv"
+    out = run_dir(student, teacher, 0)
+    _check_run({**again, "folds": [{**f, "path": out / f"fold_{f['fold']}"} for f in again["folds"]]}, out, wider,
+               folds=2, epochs=1)
+    _, status = train_or_reuse(student, teacher, 0, slice_frame, config, wider)
+    assert status == "up to date"
+    for fold in range(2):
+        shutil.rmtree(out / f"fold_{fold}")
+    wider["clamber_icl"] = load_eval_set("clamber_icl").head(12)
+    retrained, status = train_or_reuse(student, teacher, 0, slice_frame, config, wider)
+    assert status == "retrained (no predictions for clamber_icl and no saved fold models)"
+    assert set(retrained["predictions"]) == set(wider)

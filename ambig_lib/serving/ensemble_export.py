@@ -94,9 +94,11 @@ def export_ensemble_onnx(model_dirs: Sequence[str | os.PathLike[str]], out_dir: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "model.raw.onnx"
-    torch_export_onnx(ensemble_module(models, input_names), input_names, raw, options.opset)
+    weight_bytes = sum(p.numel() * p.element_size() for m in models for p in m.parameters())
+    external = weight_bytes > options.external_data_bytes
+    torch_export_onnx(ensemble_module(models, input_names), input_names, raw, options.opset, external)
     # one EmbedLayerNormalization per encoder would duplicate its input cast (see optimize_graph)
-    fused = write_graphs(raw, out, models[0].config, tokenizer, options, embed_layer_norm=False)
+    fused = write_graphs(raw, out, models[0].config, tokenizer, options, embed_layer_norm=False, external=external)
     write_export_meta(
         out, options, kind="ensemble", model_type=models[0].config.model_type,
         ensemble="log of the mean member probability (softmax of the output = mean P)",

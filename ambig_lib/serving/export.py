@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from ambig_lib.core.provenance import software_versions
 from ambig_lib.serving.layout import (
     DEFAULT_LABEL_NAMES,
     EXPORT_META,
+    EXTERNAL_DATA_SUFFIX,
     PYTORCH_DIR,
     TOKENIZER_FILE,
     VARIANT_FILES,
@@ -39,6 +42,14 @@ class ExportOptions:
     #: agreement with PyTorch (98.8% -> 99.3% on ClariQ + AmbigNQ without them) and no speed.
     quantize_ops: tuple[str, ...] = ("MatMul", "Attention")
     include_pytorch: bool = True
+    #: Graphs whose weights exceed this many bytes keep them in ``<graph>.data`` beside the graph (external data):
+    #: one protobuf cannot hold more than 2 GiB (an mpnet fold ensemble holds 2.2 GB in fp32).
+    external_data_bytes: int = 1_500_000_000
+
+
+def external_data_file(graph: Path) -> Path:
+    """Where a graph saved with external data keeps its weights (``model.onnx`` -> ``model.onnx.data``)."""
+    return graph.with_name(graph.name + EXTERNAL_DATA_SUFFIX)
 
 
 def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -91,17 +102,19 @@ def export_onnx(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
 
 
 def write_graphs(raw: Path, out: Path, config: Any, tokenizer: Any, options: ExportOptions,
-                 embed_layer_norm: bool = True) -> bool:
+                 embed_layer_norm: bool = True, external: bool = False) -> bool:
     """From the raw torch export ``raw`` (removed afterwards): the fp32 graph (fused where onnxruntime knows the
     model type), its int8 quantisation and the fast tokenizer (no padding, truncation at ``max_length``), each
-    written atomically to ``out``. Returns whether the graph was fused."""
+    written atomically to ``out``. With ``external`` (the raw export holds its weights in ``<raw>.data``) both
+    graphs keep their weights in ``<graph>.data``. Returns whether the graph was fused."""
     try:
-        with atomic_path(out / VARIANT_FILES["fp32"]) as tmp:
-            fused = (optimize_graph(raw, tmp, config, embed_layer_norm) if options.optimize
-                     else copy_graph(raw, tmp))
+        with graph_path(out / VARIANT_FILES["fp32"], external) as tmp:
+            fused = (optimize_graph(raw, tmp, config, embed_layer_norm, external) if options.optimize
+                     else copy_graph(raw, tmp, external))
     finally:
         raw.unlink(missing_ok=True)
-    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options)
+        external_data_file(raw).unlink(missing_ok=True)
+    quantize_onnx(out / VARIANT_FILES["fp32"], out / VARIANT_FILES["int8"], options, external)
     backend = tokenizer.backend_tokenizer
     backend.no_padding()
     backend.enable_truncation(options.max_length)
@@ -119,12 +132,23 @@ def write_export_meta(out: Path, options: ExportOptions, **fields: Any) -> dict[
         "per_channel": options.per_channel,
         "reduce_range": options.reduce_range,
         "quantize_ops": list(options.quantize_ops),
-        "files": {name: sha256_file(out / name) for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
-        "sizes": {name: (out / name).stat().st_size for name in [*VARIANT_FILES.values(), TOKENIZER_FILE]},
+        "files": {name: sha256_file(out / name) for name in served_files(out)},
+        "sizes": {name: (out / name).stat().st_size for name in served_files(out)},
         "versions": software_versions(),
     }
     write_json_atomic(out / EXPORT_META, meta)
     return meta
+
+
+def served_files(out: Path) -> list[str]:
+    """Names of the served files of an export folder: both graphs, their external data where present, the
+    tokenizer."""
+    names = []
+    for graph in VARIANT_FILES.values():
+        names.append(graph)
+        if external_data_file(out / graph).is_file():
+            names.append(external_data_file(out / graph).name)
+    return [*names, TOKENIZER_FILE]
 
 
 def model_input_names(model: Any, tokenizer: Any) -> list[str]:
@@ -154,7 +178,7 @@ def _torch_export(model: Any, input_names: list[str], target: Path, opset: int) 
     torch_export_onnx(wrapper, input_names, target, opset)
 
 
-def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: int) -> None:
+def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: int, external: bool = False) -> None:
     """torch.export-based ONNX export of ``module(*inputs) -> logits`` (in eval mode) with dynamic batch and
     sequence axes.
 
@@ -170,15 +194,46 @@ def torch_export_onnx(module: Any, input_names: list[str], target: Path, opset: 
     with torch.inference_mode():
         torch.onnx.export(module, dummy, str(target), input_names=input_names, output_names=["logits"],
                           dynamic_shapes={n: {0: batch, 1: sequence} for n in input_names},
-                          opset_version=opset, dynamo=True, external_data=False, verbose=False)
+                          opset_version=opset, dynamo=True, external_data=external, verbose=False)
 
 
-def copy_graph(source: Path, target: Path) -> bool:
-    shutil.copyfile(source, target)
+@contextmanager
+def graph_path(target: Path, external: bool) -> Iterator[Path]:
+    """A temporary path to write the graph ``target`` to, published only if the block succeeds.
+
+    Without ``external`` it is :func:`atomic_path`. With it, the graph and its ``.data`` file are written in a
+    staging folder under their final names (the graph records the data file's name), then the data file and
+    last the graph are renamed into place.
+    """
+    if not external:
+        with atomic_path(target) as tmp:
+            yield tmp
+        external_data_file(target).unlink(missing_ok=True)  # left by an earlier export that needed one
+        return
+    staging = target.parent / f".{target.name}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging / target.name
+        os.replace(external_data_file(staging / target.name), external_data_file(target))
+        os.replace(staging / target.name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def copy_graph(source: Path, target: Path, external: bool = False) -> bool:
+    if external:
+        import onnx
+
+        onnx.save_model(onnx.load(str(source)), str(target), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=external_data_file(target).name)
+    else:
+        shutil.copyfile(source, target)
     return False
 
 
-def optimize_graph(raw: Path, target: Path, config: Any, embed_layer_norm: bool = True) -> bool:
+def optimize_graph(raw: Path, target: Path, config: Any, embed_layer_norm: bool = True,
+                   external: bool = False) -> bool:
     """Fuse the graph with the onnxruntime transformer optimizer; plain copy when the type is unknown.
 
     ``embed_layer_norm=False`` leaves the embeddings unfused: a graph holding several encoders (an ensemble)
@@ -195,17 +250,19 @@ def optimize_graph(raw: Path, target: Path, config: Any, embed_layer_norm: bool 
     optimized = optimize_model(str(raw), model_type=model_type, num_heads=int(config.num_attention_heads),
                                hidden_size=int(config.hidden_size), opt_level=1, use_gpu=False,
                                optimization_options=fusion)
-    optimized.save_model_to_file(str(target))
+    optimized.save_model_to_file(str(target), use_external_data_format=external)
     return True
 
 
-def quantize_onnx(fp32: Path, target: Path, options: ExportOptions) -> None:
-    """Dynamic int8 quantisation of ``options.quantize_ops`` (atomic write of ``target``)."""
+def quantize_onnx(fp32: Path, target: Path, options: ExportOptions, external: bool = False) -> None:
+    """Dynamic int8 quantisation of ``options.quantize_ops`` (atomic write of ``target``; with ``external``, its
+    weights in ``<target>.data``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with atomic_path(target) as tmp:
+    with graph_path(target, external) as tmp:
         quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=options.per_channel,
-                         reduce_range=options.reduce_range, op_types_to_quantize=list(options.quantize_ops))
+                         reduce_range=options.reduce_range, op_types_to_quantize=list(options.quantize_ops),
+                         use_external_data_format=external)
 
 
 def main_weights_sha(source: Path) -> str | None:

@@ -58,6 +58,18 @@ def read_export_meta(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
+#: A graph too large for one protobuf keeps its weights in ``<graph><EXTERNAL_DATA_SUFFIX>`` beside it.
+EXTERNAL_DATA_SUFFIX = ".data"
+
+
+def variant_files(meta: dict[str, Any], variant: str) -> list[str]:
+    """The files serving ``variant`` reads: its graph, the graph's external data when the export has one, the
+    tokenizer."""
+    graph = VARIANT_FILES[variant]
+    data = graph + EXTERNAL_DATA_SUFFIX
+    return [graph, *([data] if data in meta.get("files", {}) else []), TOKENIZER_FILE]
+
+
 def verify_export_files(model_dir: str | os.PathLike[str], meta: dict[str, Any], names: Sequence[str],
                         full: bool = True) -> None:
     """Check served files against ``export.json``: present, the recorded size (always, cheap) and SHA-256 (``full``).

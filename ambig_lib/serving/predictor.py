@@ -27,6 +27,7 @@ from ambig_lib.serving.layout import (
     ServingError,
     per_batch_activation_scales,
     read_export_meta,
+    variant_files,
     verify_export_files,
 )
 
@@ -154,7 +155,7 @@ class Predictor(_TokenizingPredictor):
         self.model_dir = Path(model_dir)
         self.meta = read_export_meta(self.model_dir)
         model_path = self.model_dir / VARIANT_FILES[variant]
-        verify_export_files(self.model_dir, self.meta, [VARIANT_FILES[variant], TOKENIZER_FILE], full=verify)
+        verify_export_files(self.model_dir, self.meta, variant_files(self.meta, variant), full=verify)
         super().__init__(self.model_dir / TOKENIZER_FILE, self.meta["input_names"], batch_size,
                          int(self.meta["max_length"]))
         self.one_query_per_call = per_batch_activation_scales(self.meta, variant)

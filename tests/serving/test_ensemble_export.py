@@ -84,3 +84,26 @@ def test_members_that_cannot_share_one_graph_are_refused(members: list[Path], tm
     with pytest.raises(ServingError, match="different tokenizers"):
         export_ensemble_onnx([members[0], other], tmp_path / "mixed")
     assert not (tmp_path / "mixed").exists()
+
+
+def test_an_ensemble_over_the_protobuf_limit_keeps_its_weights_beside_the_graph(members: list[Path], ensemble: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Past ``external_data_bytes`` (2.2 GB for five mpnet folds; forced here with 0) both graphs keep their
+    weights in ``<graph>.data``: export.json hashes them, the predictor checks and loads them, answers unchanged."""
+    big = export_ensemble_onnx(members, tmp_path / "export",
+                               ExportOptions(include_pytorch=False, max_length=32, external_data_bytes=0))
+    meta = json.loads((big / EXPORT_META).read_text(encoding="utf-8"))
+    assert {"model.onnx.data", "model.int8.onnx.data"} <= set(meta["files"])
+    assert (big / "model.onnx.data").stat().st_size > 10 * (big / "model.onnx").stat().st_size
+    assert sorted(p.name for p in big.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+    np.testing.assert_allclose(Predictor(big, "fp32", threads=1).predict_proba(QUERIES),
+                               Predictor(ensemble, "fp32", threads=1).predict_proba(QUERIES), atol=1e-6)
+    np.testing.assert_allclose(Predictor(big, "int8", threads=1).predict_proba(QUERIES),
+                               Predictor(ensemble, "int8", threads=1).predict_proba(QUERIES), atol=1e-6)
+    with open(big / "model.int8.onnx.data", "r+b") as handle:  # a flipped byte in the weights is caught
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ServingError, match=r"model\.int8\.onnx\.data: SHA-256 differs"):
+        Predictor(big, "int8", threads=1)

@@ -81,6 +81,7 @@ def prediction_sets(names: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the grid and print one row per run."""
     common.parse_options(args.option)  # a malformed --option fails first (train_config reads it again, after torch)
+    datasets = prediction_sets(args.datasets)
     teachers = resolve_teacher_sets(args.teachers)
     for teacher in dict.fromkeys(teachers):  # a typo or a broken set fails now, before torch is imported
         if teacher not in CEILING_DATASETS:
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ambig_lib.training.grid import run_grid  # imports torch and transformers: only when training
 
     try:
-        table = run_grid(args.students, teachers, args.seeds, config, prediction_sets(args.datasets),
+        table = run_grid(args.students, teachers, args.seeds, config, datasets,
                          resume=not args.no_resume,
                          jobs=args.jobs)
     except KeyboardInterrupt:

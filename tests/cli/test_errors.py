@@ -84,6 +84,18 @@ def test_training_grid_bad_teacher_set_is_one_line(tmp_path: Path, capsys: pytes
     assert_one_line_error(capsys.readouterr().err, f"{bad}, line 2: binary_label is 'maybe'")
 
 
+def test_training_grid_unknown_prediction_set_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--students", "minilm", "--teachers", "seed/gpt-4.1", "--datasets", "clariq", "clambr"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--datasets: unknown set(s) ['clambr']")
+
+
+def test_transfer_expands_to_every_known_set_once() -> None:
+    from ambig_lib.cli.train import prediction_sets
+
+    assert prediction_sets(["ambignq", "transfer"]) == ["ambignq", "clariq", "clariq_test", "clamber", "clamber_icl",
+                                                        "ambignq_train_dev"]
+
+
 class _Interrupting:
     """A teacher that answers ``answers`` requests, then is interrupted (Ctrl-C)."""
 

@@ -260,8 +260,8 @@ def test_transfer_findings_choose_by_the_dev_slice_and_compare_with_the_control(
     from ambig_lib.study import findings
 
     def row(name: str, dev: float, mean: float) -> dict[str, object]:
-        out: dict[str, object] = {"train_set": name, "dev roc_auc": dev, "mean_3 roc_auc": mean,
-                                  "mean_3 length_only": 0.55}
+        out: dict[str, object] = {"train_set": name, "method": "probe_minilm", "student": "probe minilm",
+                                  "dev roc_auc": dev, "mean_3 roc_auc": mean, "mean_3 length_only": 0.55}
         for bench in ("clariq", "ambignq", "clamber"):
             out.update({f"{bench} roc_auc": mean, f"{bench} length_only": 0.55, f"{bench} lc_roc_auc": 0.5})
         return out
@@ -272,3 +272,5 @@ def test_transfer_findings_choose_by_the_dev_slice_and_compare_with_the_control(
     assert "strategy/x" in text.split(".")[0] or "strategy/x" in text  # chosen by dev, the control never chosen
     assert "**strategy/x**" in findings.transfer_findings(wide).sentences[0]
     assert "no more than deleting" in text and "-0.030" in text
+    assert "Targets missed: clariq ROC-AUC 0.580 < 0.85" in text  # read on the pick, once
+    assert "clamber length-controlled 0.500 < 0.60" in text

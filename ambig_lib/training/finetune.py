@@ -538,7 +538,9 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
         out_dir = run_dir(student, teacher, seed)
         missing = {name: data for name, data in predict_sets.items() if name not in portable.get("predictions", {})}
         fold_dirs = [out_dir / f"fold_{k}" for k in range(config.folds)]
-        if missing and all((folder / "config.json").is_file() for folder in fold_dirs):
+        # only the run's own checkpoints (recorded in its summary), never folds retrained alone afterwards
+        own = all(fold.get("path") for fold in portable.get("folds", []))
+        if missing and own and all((folder / "config.json").is_file() for folder in fold_dirs):
             write_set_predictions(out_dir, portable, saved_fold_predictor(fold_dirs, config), missing)
             write_json_atomic(out_dir / SUMMARY_NAME, portable)
             return portable, "up to date (predicted " + ", ".join(missing) + " with the saved fold models)"
@@ -546,7 +548,7 @@ def train_or_reuse(student: str, teacher: str, seed: int, frame: pd.DataFrame, c
             if portable != summary:  # written before paths were made portable: fix them, no retraining
                 write_json_atomic(out_dir / SUMMARY_NAME, portable)
             return portable, "up to date"
-        reason = f"no predictions for {', '.join(missing)} and no saved fold models"
+        reason = f"no predictions for {', '.join(missing)} and no saved fold models of its own"
     status = "trained" if summary is None else f"retrained ({reason})"
     return train_run(student, teacher, seed, frame, config, predict_sets), status
 

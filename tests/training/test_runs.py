@@ -222,5 +222,15 @@ def test_reuse_predicts_a_new_set_with_saved_folds_and_retrains_without_them(tin
         shutil.rmtree(out / f"fold_{fold}")
     wider["clamber_icl"] = load_eval_set("clamber_icl").head(12)
     retrained, status = train_or_reuse(student, teacher, 0, slice_frame, config, wider)
-    assert status == "retrained (no predictions for clamber_icl and no saved fold models)"
+    assert status == "retrained (no predictions for clamber_icl and no saved fold models of its own)"
     assert set(retrained["predictions"]) == set(wider)
+    # fold models the summary does not record (trained alone later, e.g. as a distillation teacher) are not used
+    import json
+
+    summary_path = out / "training_summary.json"
+    recorded = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary_path.write_text(json.dumps({**recorded, "folds": [{**f, "path": None} for f in recorded["folds"]]}),
+                            encoding="utf-8")
+    wider["ambignq_train_dev"] = load_eval_set("ambignq_train_dev").head(12)
+    _, status = train_or_reuse(student, teacher, 0, slice_frame, config, wider)
+    assert status.startswith("retrained (no predictions for ambignq_train_dev")

@@ -373,7 +373,8 @@ def markdown_table(wide: pd.DataFrame) -> str:
     for _, r in wide.iterrows():
         cells = [f"{r[f'{b} roc_auc']:.3f} {r[f'{b} ci']} (lc {r[f'{b} lc_roc_auc']:.3f})"
                  for b in HEADLINE_BENCHMARKS]
-        student = r["student"] + (f" ({int(r['seeds'])} seeds)" if pd.notna(r.get("seeds", np.nan)) else "")
+        seeds = r.get("seeds", np.nan)
+        student = r["student"] + ("" if pd.isna(seeds) else f" ({int(seeds)} seed{'s' if int(seeds) != 1 else ''})")
         lines.append(f"| {r['train_set']} | {student} | {int(r['rows'])} | {r['cv_roc_auc']:.3f} | "
                      f"{r['dev roc_auc']:.3f} | " + " | ".join(cells) + f" | {r['mean_3 roc_auc']:.3f} | "
                      f"{r['mean_3 length_only']:.3f} | {r.get('clamber_icl roc_auc', float('nan')):.3f} |")

@@ -289,11 +289,12 @@ def transfer_findings(wide: pd.DataFrame) -> Findings:
     benches = (("clariq", "ClariQ"), ("ambignq", "AmbigNQ"), ("clamber", "CLAMBER NK+LA"))
     scores = ", ".join(f"{label} {_f(chosen[f'{b} roc_auc'])} (length-only {_f(chosen[f'{b} length_only'])}, "
                        f"length-controlled {_f(chosen[f'{b} lc_roc_auc'])})" for b, label in benches)
-    seeds = f", mean of {int(chosen['seeds'])} seeds" if pd.notna(chosen.get("seeds", np.nan)) else ""
+    n_seeds = chosen.get("seeds", np.nan)
+    seeds = "" if pd.isna(n_seeds) else f" ({int(n_seeds)} seed{'s' if int(n_seeds) != 1 else ''})"
     misses = target_misses(chosen)
     verdict = ("It meets every target." if not misses else "Targets missed: " + "; ".join(misses) + ".")
     sentences = [f"Chosen by the development slice (500 labelled AmbigNQ-train questions; ROC-AUC "
-                 f"{_f(chosen['dev roc_auc'])}), **{chosen['train_set']}** with the {chosen['student']}{seeds} "
+                 f"{_f(chosen['dev roc_auc'])}), **{chosen['train_set']}** with {chosen['student']}{seeds} "
                  f"gives ROC-AUC {scores}; mean {_f(chosen['mean_3 roc_auc'])} against "
                  f"{_f(chosen['mean_3 length_only'])} for length alone. {verdict}"]
     by_key = wide.set_index(["train_set", "method"])

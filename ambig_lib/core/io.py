@@ -35,6 +35,11 @@ def _umask() -> int:
     return current
 
 
+def chmod_like_new_file(path: Path) -> None:
+    """Give ``path`` the permissions of a normally created file (0666 minus the umask)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it over ``target`` only if the block succeeds.
@@ -49,7 +54,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         if tmp_path.exists():
-            os.chmod(tmp_path, 0o666 & ~_umask())
+            chmod_like_new_file(tmp_path)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ambig_lib.core import paths
-from ambig_lib.core.io import atomic_path, sha256_file, write_json_atomic
+from ambig_lib.core.io import atomic_path, chmod_like_new_file, sha256_file, write_json_atomic
 from ambig_lib.core.provenance import software_versions
 from ambig_lib.serving.layout import (
     DEFAULT_LABEL_NAMES,
@@ -215,6 +215,8 @@ def graph_path(target: Path, external: bool) -> Iterator[Path]:
     staging.mkdir(parents=True)
     try:
         yield staging / target.name
+        for written in (staging / target.name, external_data_file(staging / target.name)):
+            chmod_like_new_file(written)  # onnx writes its data file 0600; serve both like any other file
         os.replace(external_data_file(staging / target.name), external_data_file(target))
         os.replace(staging / target.name, target)
     finally:

@@ -96,6 +96,8 @@ def test_an_ensemble_over_the_protobuf_limit_keeps_its_weights_beside_the_graph(
     assert {"model.onnx.data", "model.int8.onnx.data"} <= set(meta["files"])
     assert (big / "model.onnx.data").stat().st_size > 10 * (big / "model.onnx").stat().st_size
     assert sorted(p.name for p in big.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+    modes = {p.name: p.stat().st_mode & 0o777 for p in big.iterdir()}
+    assert modes["model.onnx.data"] == modes["model.onnx"] == modes["tokenizer.json"]  # not onnx's 0600
     np.testing.assert_allclose(Predictor(big, "fp32", threads=1).predict_proba(QUERIES),
                                Predictor(ensemble, "fp32", threads=1).predict_proba(QUERIES), atol=1e-6)
     np.testing.assert_allclose(Predictor(big, "int8", threads=1).predict_proba(QUERIES),

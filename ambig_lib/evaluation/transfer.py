@@ -227,16 +227,23 @@ def score_predictions(name: str, predictions: pd.DataFrame, encoder: str, n_resa
         y = part["binary_label"].astype(int).to_numpy()
         texts = part["initial_request"].astype(str).tolist()
         for method, column in ((f"probe_{encoder}", "probe"), ("length_only", "length_only")):
-            prob = part[column].astype(float).to_numpy()
-            metrics = binary_metrics(y, prob)
-            auc_ci = bootstrap_ci(y, prob[None, :], "roc_auc", n_resamples=n_resamples, seed=seed)
-            f1_ci = bootstrap_ci(y, prob[None, :], "macro_f1", n_resamples=n_resamples, seed=seed)
-            lc = length_controlled_roc_auc(texts, y, prob)
+            matrix = part[column].astype(float).to_numpy()[None, :]
             rows.append({"train_set": name, "method": method, "benchmark": bench, "n": int(len(y)),
-                         "roc_auc": metrics["roc_auc"], "roc_auc_low": auc_ci[0], "roc_auc_high": auc_ci[1],
-                         "macro_f1": metrics["macro_f1"], "macro_f1_low": f1_ci[0], "macro_f1_high": f1_ci[1],
-                         "lc_roc_auc": lc["auc"], "lc_coverage": lc["coverage"]})
+                         **_scores(texts, y, matrix, n_resamples, seed)})
     return rows
+
+
+def _scores(texts: list[str], y: np.ndarray, matrix: np.ndarray, n_resamples: int, seed: int) -> dict[str, float]:
+    """ROC-AUC, macro-F1 and length-controlled ROC-AUC, each the mean over the rows of ``matrix`` (one per seed),
+    with bootstrap CIs that resample the same queries for every row."""
+    per_row = [binary_metrics(y, prob) for prob in matrix]
+    auc_ci = bootstrap_ci(y, matrix, "roc_auc", n_resamples=n_resamples, seed=seed)
+    f1_ci = bootstrap_ci(y, matrix, "macro_f1", n_resamples=n_resamples, seed=seed)
+    lcs = [length_controlled_roc_auc(texts, y, prob) for prob in matrix]
+    return {"roc_auc": float(np.mean([m["roc_auc"] for m in per_row])), "roc_auc_low": auc_ci[0],
+            "roc_auc_high": auc_ci[1], "macro_f1": float(np.mean([m["macro_f1"] for m in per_row])),
+            "macro_f1_low": f1_ci[0], "macro_f1_high": f1_ci[1],
+            "lc_roc_auc": float(np.mean([lc["auc"] for lc in lcs])), "lc_coverage": lcs[0]["coverage"]}
 
 
 def finetuned_predictions(student: str, name: str, seeds: Sequence[int], benchmarks: dict[str, pd.DataFrame]
@@ -288,16 +295,8 @@ def score_finetuned(name: str, predictions: pd.DataFrame, student: str, n_resamp
         y = part["binary_label"].astype(int).to_numpy()
         texts = part["initial_request"].astype(str).tolist()
         matrix = part[seed_columns].astype(float).to_numpy().T
-        per_seed = [binary_metrics(y, prob) for prob in matrix]
-        auc_ci = bootstrap_ci(y, matrix, "roc_auc", n_resamples=n_resamples, seed=seed)
-        f1_ci = bootstrap_ci(y, matrix, "macro_f1", n_resamples=n_resamples, seed=seed)
-        lcs = [length_controlled_roc_auc(texts, y, prob) for prob in matrix]
         rows.append({"train_set": name, "method": f"finetuned_{student}", "benchmark": bench, "n": int(len(y)),
-                     "roc_auc": float(np.mean([m["roc_auc"] for m in per_seed])), "roc_auc_low": auc_ci[0],
-                     "roc_auc_high": auc_ci[1], "macro_f1": float(np.mean([m["macro_f1"] for m in per_seed])),
-                     "macro_f1_low": f1_ci[0], "macro_f1_high": f1_ci[1],
-                     "lc_roc_auc": float(np.mean([lc["auc"] for lc in lcs])), "lc_coverage": lcs[0]["coverage"],
-                     "seeds": len(seed_columns)})
+                     **_scores(texts, y, matrix, n_resamples, seed), "seeds": len(seed_columns)})
     return rows
 
 

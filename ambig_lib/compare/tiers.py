@@ -9,6 +9,8 @@ the targets of the distillation issue.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +20,24 @@ import numpy as np
 import pandas as pd
 
 from ambig_lib.core import paths
-from ambig_lib.core.io import write_text_atomic
+from ambig_lib.core.io import (
+    sha256_bytes,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from ambig_lib.core.markdown import to_markdown
+from ambig_lib.core.provenance import software_versions
 from ambig_lib.data.benchmarks import TRANSFER_BENCHMARKS
-from ambig_lib.data.pool import ensure_transfer_pool
+from ambig_lib.data.pool import ensure_transfer_pool, provenance_path
 from ambig_lib.models.students import student_label
 from ambig_lib.runs import run_dir
-from ambig_lib.serving.ensemble_export import export_ensemble_onnx
+from ambig_lib.serving.ensemble_export import (
+    ensemble_export_stale_reason,
+    export_ensemble_onnx,
+    member_records,
+)
 from ambig_lib.serving.export import ExportOptions, export_onnx
 from ambig_lib.serving.quality import quality_table, reference_quality_table, static_quality_table
 from ambig_lib.serving.static_export import export_static_onnx, export_tuned_static_onnx
@@ -53,6 +66,8 @@ ROC_AUC_MARGIN = {"small_transformer": 0.02, "static_distilled": 0.03}
 P50_TARGET_MS = {"small_transformer": 2.0, "static_distilled": 0.5}
 THROUGHPUT_TARGET_QPS = {"static_distilled": 10_000.0}
 SERVED_VARIANT = "onnx_int8"
+#: The PyTorch ensemble's probabilities of the benchmark queries, beside the ensemble's export.
+REFERENCE_CACHE = "reference_probabilities.npy"
 
 
 def ensemble_dir(student: str, teacher_set: str, seeds: Sequence[int]) -> Path:
@@ -87,17 +102,22 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
     if "teacher_ensemble" in tiers:
         folds = [folder for _, folder in teacher_fold_dirs(teacher_student, teacher_set, seeds, DEFAULT_FOLDS,
                                                            train_if_missing)]
-        target = export_ensemble_onnx(folds, ensemble_dir(teacher_student, teacher_set, seeds),
-                                      ExportOptions(include_pytorch=False, max_length=TrainConfig().max_length),
-                                      {"teacher_set": teacher_set, "seeds": [int(s) for s in seeds]})
+        target = ensemble_dir(teacher_student, teacher_set, seeds)
+        options = ExportOptions(include_pytorch=False, max_length=TrainConfig().max_length)
+        description = {"teacher_set": teacher_set, "seeds": [int(s) for s in seeds]}
+        stale = ensemble_export_stale_reason(folds, target, options, description)
+        if stale is not None:
+            export_ensemble_onnx(folds, target, options, description)
 
         def reference(queries: list[str]) -> np.ndarray:
-            return ensemble_soft_labels(queries, teacher_student, teacher_set, seeds, progress=False)
+            return cached_ensemble_reference(queries, folds, target, teacher_student, teacher_set, seeds)
 
         frames.append(reference_quality_table(reference, target, datasets, threads, "teacher_ensemble"))
         result.exports["teacher_ensemble"] = target
         result.notes["teacher_ensemble"] = {"members": len(folds), "student": student_label(teacher_student),
-                                            "teacher_set": teacher_set, "seeds": [int(s) for s in seeds]}
+                                            "teacher_set": teacher_set, "seeds": [int(s) for s in seeds],
+                                            "export": "reused (up to date)" if stale is None else
+                                            f"exported ({stale})"}
     if "small_transformer" in tiers:
         model_dir, summary = train_distilled_transformer(labels, small_config or SmallTransformerConfig(), seed)
         target = export_onnx(model_dir, model_dir.parent / "export", ExportOptions(max_length=TrainConfig().max_length))
@@ -114,6 +134,31 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
         result.notes["static_distilled"] = note
     result.quality = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return result
+
+
+def cached_ensemble_reference(queries: Sequence[str], folds: Sequence[Path], export: Path, teacher_student: str,
+                              teacher_set: str, seeds: Sequence[int]) -> np.ndarray:
+    """The PyTorch fold ensemble's P(ambiguous) of ``queries`` (the served ensemble's reference), cached beside
+    the export and keyed by the members' weights and the queries; five mpnet folds over the benchmarks take
+    minutes on a CPU, so a re-run of 05 reuses them while neither changed."""
+    texts = [str(q) for q in queries]
+    key = {"members": member_records(folds), "queries": len(texts),
+           "queries_sha256": sha256_bytes("\n".join(texts).encode("utf-8"))}
+    target = Path(export) / REFERENCE_CACHE
+    recorded_path = provenance_path(target)
+    if target.is_file() and recorded_path.is_file():
+        recorded = json.loads(recorded_path.read_text(encoding="utf-8"))
+        if recorded.get("key") == key and recorded.get("sha256") == sha256_file(target):
+            values = np.load(target, allow_pickle=False)
+            if values.shape == (len(texts),):
+                return values
+    values = np.asarray(ensemble_soft_labels(texts, teacher_student, teacher_set, seeds, progress=False),
+                        dtype=np.float64)
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    write_bytes_atomic(target, buffer.getvalue())
+    write_json_atomic(recorded_path, {"key": key, "sha256": sha256_file(target), "versions": software_versions()})
+    return values
 
 
 def _agreement_auc(agreement: dict[str, Any]) -> float | None:

@@ -9,6 +9,7 @@ onnxruntime transformer optimizer) and int8 (dynamic quantisation), with ``expor
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,18 +17,22 @@ from typing import Any
 
 from ambig_lib.core import paths
 from ambig_lib.core.io import sha256_file
+from ambig_lib.core.provenance import software_versions
 from ambig_lib.serving.export import (
     ExportOptions,
     main_weights_sha,
     model_input_names,
+    served_files,
     torch_export_onnx,
     write_export_meta,
     write_graphs,
 )
-from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, TOKENIZER_FILE, ServingError
+from ambig_lib.serving.layout import DEFAULT_LABEL_NAMES, EXPORT_META, TOKENIZER_FILE, ServingError
 
 #: Probability floor inside the graph's log (a member's softmax can underflow to 0 in float32).
 PROBABILITY_FLOOR = 1e-12
+#: What the graph's output is, as ``export.json`` says it.
+ENSEMBLE_OUTPUT = "log of the mean member probability (softmax of the output = mean P)"
 
 
 def _check_members(model_dirs: Sequence[Path]) -> None:
@@ -100,10 +105,45 @@ def export_ensemble_onnx(model_dirs: Sequence[str | os.PathLike[str]], out_dir: 
     # one EmbedLayerNormalization per encoder would duplicate its input cast (see optimize_graph)
     fused = write_graphs(raw, out, models[0].config, tokenizer, options, embed_layer_norm=False, external=external)
     write_export_meta(
-        out, options, kind="ensemble", model_type=models[0].config.model_type,
-        ensemble="log of the mean member probability (softmax of the output = mean P)",
-        members=[{"model": paths.portable_path(d.resolve()), "sha256": main_weights_sha(d)} for d in members],
-        **(description or {}), label_names=list(DEFAULT_LABEL_NAMES), input_names=input_names,
-        transformer_fusion=bool(fused))
+        out, options, kind="ensemble", model_type=models[0].config.model_type, ensemble=ENSEMBLE_OUTPUT,
+        members=member_records(members), **(description or {}), label_names=list(DEFAULT_LABEL_NAMES),
+        input_names=input_names, transformer_fusion=bool(fused))
     return out
+
+
+def member_records(model_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    """Each member's repository-relative path and the SHA-256 of its weights (as ``export.json`` lists them)."""
+    return [{"model": paths.portable_path(Path(d).resolve()), "sha256": main_weights_sha(Path(d))}
+            for d in model_dirs]
+
+
+def ensemble_export_stale_reason(model_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+                                 options: ExportOptions | None = None,
+                                 description: dict[str, Any] | None = None) -> str | None:
+    """Why ``out_dir`` does not already hold this ensemble's export (None when it does and can be reused): the
+    same members (weights' SHA-256), export options, description and software versions, and every served file
+    still matching its recorded SHA-256. A 5-fold mpnet ensemble takes minutes to export; this keeps a re-run
+    of 05 from paying that again."""
+    options = options or ExportOptions(include_pytorch=False)
+    meta_path = Path(out_dir) / EXPORT_META
+    if not meta_path.is_file():
+        return "no export yet"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return f"{EXPORT_META} is unreadable"
+    expected = {"kind": "ensemble", "ensemble": ENSEMBLE_OUTPUT, "members": member_records([Path(d) for d in model_dirs]),
+                "max_length": options.max_length, "opset": options.opset, "per_channel": options.per_channel,
+                "reduce_range": options.reduce_range, "quantize_ops": list(options.quantize_ops),
+                "versions": software_versions(), **json.loads(json.dumps(description or {}))}
+    changed = [key for key, value in expected.items() if meta.get(key) != value]
+    if changed:
+        return f"changed since the last export: {', '.join(changed)}"
+    files = meta.get("files") or {}
+    if set(files) != set(served_files(Path(out_dir))):
+        return "the served files differ from those recorded"
+    for name, digest in files.items():
+        if sha256_file(Path(out_dir) / name) != digest:
+            return f"{name} differs from its recorded SHA-256"
+    return None
 

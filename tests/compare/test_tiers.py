@@ -79,3 +79,36 @@ def test_findings_say_how_each_tier_compares_with_the_served_ensemble() -> None:
     assert "The served teacher ensemble answers in 17" in text
     assert "The small transformer answers in 1.5" in text and "clariq -0.010" in text
     assert "it meets the targets" in text and "it misses the targets" in text
+
+
+def test_the_ensembles_reference_is_computed_once_per_members_and_queries(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PyTorch ensemble over the benchmarks (minutes for five mpnet folds) is cached beside the export and
+    recomputed when a member's weights or the queries change. ``ensemble_soft_labels`` is replaced by a counter:
+    its own behaviour is tested in tests/training."""
+    from ambig_lib.compare import tiers
+
+    calls: list[list[str]] = []
+
+    def fake_ensemble(queries, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(list(queries))
+        return np.linspace(0.1, 0.9, len(queries)) + 0.01 * len(calls)
+
+    monkeypatch.setattr(tiers, "ensemble_soft_labels", fake_ensemble)
+    folds = []
+    for k in range(2):
+        folder = tmp_path / f"fold_{k}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(bytes([k]) * 64)
+        folds.append(folder)
+    export = tmp_path / "export"
+    queries = ["what is java", "how tall is the eiffel tower", "apple"]
+    first = tiers.cached_ensemble_reference(queries, folds, export, "mpnet", "seed/gpt-4.1", [0])
+    again = tiers.cached_ensemble_reference(queries, folds, export, "mpnet", "seed/gpt-4.1", [0])
+    assert len(calls) == 1 and np.array_equal(first, again)
+    np.testing.assert_allclose(first, [0.11, 0.51, 0.91])
+    tiers.cached_ensemble_reference(queries[:2], folds, export, "mpnet", "seed/gpt-4.1", [0])
+    assert len(calls) == 2  # other queries
+    (folds[1] / "model.safetensors").write_bytes(b"retrained" * 8)
+    changed = tiers.cached_ensemble_reference(queries, folds, export, "mpnet", "seed/gpt-4.1", [0])
+    assert len(calls) == 3 and not np.array_equal(changed, first)  # a member's weights changed

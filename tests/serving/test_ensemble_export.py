@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ambig_lib.models.students import load_classifier, load_tokenizer
-from ambig_lib.serving.ensemble_export import export_ensemble_onnx
+from ambig_lib.serving.ensemble_export import ensemble_export_stale_reason, export_ensemble_onnx
 from ambig_lib.serving.export import ExportOptions
 from ambig_lib.serving.layout import EXPORT_META, ServingError
 from ambig_lib.serving.predictor import Predictor
@@ -109,3 +109,26 @@ def test_an_ensemble_over_the_protobuf_limit_keeps_its_weights_beside_the_graph(
         handle.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ServingError, match=r"model\.int8\.onnx\.data: SHA-256 differs"):
         Predictor(big, "int8", threads=1)
+
+
+def test_an_unchanged_export_is_reused_and_any_change_is_named(members: list[Path], ensemble: Path,
+                                                             tmp_path: Path) -> None:
+    """A re-run of 05 keeps the export while members, options, description and files are unchanged; each
+    change is named, so the tier re-exports."""
+    options, description = ExportOptions(include_pytorch=False, max_length=32), {"teacher_set": "tiny"}
+    assert ensemble_export_stale_reason(members, ensemble, options, description) is None
+    assert "max_length" in ensemble_export_stale_reason(members, ensemble, ExportOptions(include_pytorch=False,
+                                                                                         max_length=16), description)
+    assert "teacher_set" in ensemble_export_stale_reason(members, ensemble, options, {"teacher_set": "other"})
+    assert "members" in ensemble_export_stale_reason(members[:2], ensemble, options, description)
+    assert ensemble_export_stale_reason(members, tmp_path / "none", options, description) == "no export yet"
+    copy = tmp_path / "copy"
+    shutil.copytree(ensemble, copy)
+    assert ensemble_export_stale_reason(members, copy, options, description) is None
+    with open(copy / "model.int8.onnx", "r+b") as handle:
+        handle.seek(-1, 2)
+        byte = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    assert ensemble_export_stale_reason(members, copy, options, description) == \
+        "model.int8.onnx differs from its recorded SHA-256"

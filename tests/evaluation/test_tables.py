@@ -112,6 +112,15 @@ def test_requested_run_without_predictions_is_an_error(isolated: Path):
                           frame["binary_label"], np.full(len(frame), 0.6))
     table, _ = evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], DATASETS, n_resamples=20)
     assert (table["method"] == "finetuned").sum() == 2
+    # CLAMBER joined after most runs were trained: a run without its predictions is left out of its rows only
+    with_clamber, _ = evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], [*DATASETS, "clamber"], n_resamples=20)
+    assert sorted(with_clamber.loc[with_clamber["method"] == "finetuned", "dataset"]) == ["ambignq", "clariq"]
+    assert (with_clamber["dataset"] == "clamber").sum() == 1  # the constant classifier
+    clamber = load_eval_set("clamber")
+    write_predictions(run_dir("minilm", "seed/gpt-4.1", 0) / "predictions_clamber.tsv", clamber["initial_request"],
+                      clamber["binary_label"], np.linspace(0, 1, len(clamber)))
+    with_clamber, _ = evaluation_table(["minilm"], ["seed/gpt-4.1"], [0], [*DATASETS, "clamber"], n_resamples=20)
+    assert (with_clamber["method"] == "finetuned").sum() == 3
     with pytest.raises(EvaluationError, match=r"minilm / seed/gpt-4.1 / seed 7 .*ambig train --students minilm "
                                               r"--teachers seed/gpt-4.1 --seeds 7"):
         evaluation_table(["minilm"], ["seed/gpt-4.1"], [0, 7], DATASETS, n_resamples=20)

@@ -109,12 +109,14 @@ class DistilledTiers:
 
 def distilled_tiers(enabled: Sequence[str], teacher_student: str, teacher_set: str, teacher_seeds: Sequence[int],
                     static: StaticTier, static_base: str, static_pca_dims: int, small_layers: Sequence[int],
-                    seed: int = 0) -> DistilledTiers:
+                    seed: int = 0, pool: str | Sequence[str] = "all") -> DistilledTiers:
     """Soft labels of the transfer pool by the teacher ensemble (cached), then each tier of ``enabled``: trained
-    or reused, exported, checked against its reference; rewrites ``serving_quality.csv`` with their rows."""
+    or reused, exported, checked against its reference; rewrites ``serving_quality.csv`` with their rows.
+    ``pool``: the teacher sets whose queries (with AmbigNQ train) form the pool; ``all`` takes in every new set
+    (and so re-labels), a list pins it."""
     if not enabled:
         return DistilledTiers({}, {}, "switched off (distilled_tiers = [])", static.quality)
-    built = tiers.build_tiers(teacher_student, teacher_set, teacher_seeds, enabled,
+    built = tiers.build_tiers(teacher_student, teacher_set, teacher_seeds, enabled, pool,
                               static_config=StaticConfig(base=static_base, pca_dims=static_pca_dims),
                               small_config=SmallTransformerConfig(layers=tuple(small_layers)), seed=seed)
     table = pd.concat([static.quality.table, built.quality], ignore_index=True)

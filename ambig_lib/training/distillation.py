@@ -6,7 +6,8 @@ static student learns them.
    over seeds too). ``soft_labels`` computes them once for ``data/pool/transfer_pool.tsv`` and caches them in
    ``data/pool/soft_labels_<student>_<teacher set>.tsv`` (committed) with provenance: the teacher runs (each
    run's ``train_data_sha256`` and hyper-parameters from its training summary) and the pool's SHA-256. The cache
-   is reused only while both are unchanged, so a retrained or better teacher is picked up by re-running.
+   is reused only while both are unchanged, so a retrained or better teacher is picked up by re-running. When
+   only the pool grew, the cached queries keep their labels and the new queries alone are labelled.
 2. **The distilled static tier.** The static student's encoder (``static_student``: Model2Vec vectors) with a
    logistic head fit on the soft targets: each query appears twice, as label 1 with weight p and as label 0
    with weight 1 - p, which minimises the cross-entropy to p. C is chosen by agreement with the teacher on a
@@ -213,6 +214,22 @@ def soft_labels_stale_reason(pool_file: str | Path | None, teacher: dict[str, An
     return None
 
 
+def reusable_soft_labels(teacher: dict[str, Any], path: str | Path | None = None) -> dict[str, float]:
+    """The cached labels by query when the cache is intact and of this very teacher (its pool may differ), so
+    that a grown pool is labelled for its new queries only; empty otherwise."""
+    target = Path(path) if path is not None else soft_labels_path(teacher["student"], teacher["teacher_set"])
+    if not target.is_file() or not provenance_path(target).is_file():
+        return {}
+    recorded = json.loads(provenance_path(target).read_text(encoding="utf-8"))
+    if sha256_file(target) != recorded.get("soft_labels_sha256") or \
+            recorded.get("teacher") != json.loads(json.dumps(teacher)):
+        return {}
+    frame = pd.read_csv(target, sep="\t", dtype={"query": str}, keep_default_na=False)
+    if list(frame.columns) != list(SOFT_LABEL_COLUMNS):
+        return {}
+    return dict(zip(frame["query"].astype(str), frame["p_ambiguous"].astype(float)))
+
+
 def load_soft_labels(pool_file: str | Path | None = None, teacher: dict[str, Any] | None = None,
                      path: str | Path | None = None) -> pd.DataFrame:
     """The cached soft labels (``query, p_ambiguous``), checked against their recorded SHA-256, the pool's and
@@ -248,18 +265,25 @@ def soft_labels(pool_file: str | Path | None = None, student: str = DEFAULT_TEAC
                 teacher_set: str = DEFAULT_TEACHER_SET, seeds: Sequence[int] = DEFAULT_SEEDS,
                 folds: int = DEFAULT_FOLDS, batch_size: int = 256, train_if_missing: bool = False,
                 progress: bool = True, force: bool = False, path: str | Path | None = None) -> SoftLabels:
-    """The ensemble's soft labels of the pool: the cache while the pool and the teacher runs are unchanged,
-    else computed (the fold models are needed then) and cached. ``status``: ``up to date`` or ``computed (...)``."""
+    """The ensemble's soft labels of the pool: the cache while the pool and the teacher runs are unchanged, else
+    computed (the fold models are needed then) and cached. When only the pool changed, the queries the cache
+    already holds keep their labels and only the new ones are labelled (``force`` labels every query again).
+    ``status``: ``up to date`` or ``computed (<why>; <n> queries labelled, <m> reused)``."""
     pool_file = Path(pool_file) if pool_file is not None else pool_path()
     teacher = teacher_runs(student, teacher_set, seeds, folds)
     target = Path(path) if path is not None else soft_labels_path(student, teacher_set)
     reason = "forced" if force else soft_labels_stale_reason(pool_file, teacher, target)
+    status = "up to date"
     if reason is not None:
-        queries = load_transfer_pool(pool_file)["query"].tolist()
-        values = ensemble_soft_labels(queries, student, teacher_set, seeds, folds, batch_size, progress,
-                                      train_if_missing)
-        write_soft_labels(pool_file, values, teacher, target)
-    status = "up to date" if reason is None else f"computed ({reason})"
+        queries = [str(q) for q in load_transfer_pool(pool_file)["query"].tolist()]
+        known = {} if force else reusable_soft_labels(teacher, target)
+        todo = [q for q in dict.fromkeys(queries) if q not in known]
+        if todo:
+            computed = ensemble_soft_labels(todo, student, teacher_set, seeds, folds, batch_size, progress,
+                                            train_if_missing)
+            known.update(zip(todo, (float(v) for v in computed)))
+        write_soft_labels(pool_file, np.array([known[q] for q in queries], dtype=np.float64), teacher, target)
+        status = f"computed ({reason}; {len(todo)} queries labelled, {len(queries) - len(todo)} reused)"
     return SoftLabels(load_soft_labels(pool_file, teacher, target), target, status, teacher)
 
 

@@ -104,7 +104,7 @@ def test_soft_labels_are_cached_and_recomputed_when_the_pool_or_a_teacher_run_ch
         tiny_pool: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     pool_file, teacher_set = tiny_pool
     first = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False)
-    assert first.status == "computed (no cached soft labels)"
+    assert first.status == f"computed (no cached soft labels; {len(first.frame)} queries labelled, 0 reused)"
     assert first.path.name == "soft_labels_tiny_seed-gpt-4.1.tsv" and first.path.parent == pool_file.parent
     queries = load_transfer_pool(pool_file)["query"].tolist()
     assert first.frame["query"].tolist() == queries
@@ -128,15 +128,36 @@ def test_soft_labels_are_cached_and_recomputed_when_the_pool_or_a_teacher_run_ch
     try:
         summary_file.write_text(original.replace("data-1", "retrained-data-1"), encoding="utf-8")
         retrained = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False)
-        assert retrained.status == "computed (the teacher runs changed)"
+        assert retrained.status == (f"computed (the teacher runs changed; {len(first.frame)} queries labelled, "
+                                    "0 reused)")
     finally:
         summary_file.write_text(original, encoding="utf-8")
+    restored = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False)  # no label of another
+    assert restored.status.startswith(f"computed (the teacher runs changed; {len(first.frame)} queries labelled")
 
     with teacher_set.open("a", encoding="utf-8") as handle:
         handle.write("t\tis it going to rain tomorrow\t1\tn\n")
     write_transfer_pool(build_transfer_pool([str(teacher_set)]), pool_file)
-    grown = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False)
-    assert grown.status == "computed (the pool changed)" and len(grown.frame) == len(first.frame) + 1
+    labelled: list[list[str]] = []
+    real_ensemble = distillation.ensemble_soft_labels
+
+    def recording_teacher(queries: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        labelled.append(list(queries))
+        return real_ensemble(queries, *args, **kwargs)
+
+    with monkeypatch.context() as patch:  # the grown pool: only its new query meets the fold models
+        patch.setattr(distillation, "ensemble_soft_labels", recording_teacher)
+        grown = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False)
+    assert labelled == [["is it going to rain tomorrow"]]
+    assert grown.status == f"computed (the pool changed; 1 queries labelled, {len(first.frame)} reused)"
+    assert len(grown.frame) == len(first.frame) + 1
+    grown_queries = load_transfer_pool(pool_file)["query"].tolist()
+    assert grown.frame["query"].tolist() == grown_queries
+    np.testing.assert_allclose(grown.frame["p_ambiguous"], _per_fold_mean(grown_queries), atol=5e-7)
+    old = grown.frame.set_index("query").loc[queries, "p_ambiguous"].to_numpy()
+    np.testing.assert_array_equal(old, first.frame["p_ambiguous"].to_numpy())  # reused, not recomputed
+    forced = soft_labels(pool_file, STUDENT, TEACHER_SET, SEEDS, FOLDS, progress=False, force=True)
+    assert forced.status == f"computed (forced; {len(grown.frame)} queries labelled, 0 reused)"
 
     grown.path.write_text(grown.path.read_text(encoding="utf-8").replace("\t0.", "\t1.", 1), encoding="utf-8")
     with pytest.raises(DistillationError, match=r"differs from its recorded SHA-256\. Fix: "):

@@ -31,6 +31,8 @@ import argparse
 from ambig_lib.cli.common import add_offline, add_threads, positive_int
 
 TIER_CHOICES = ("teacher_ensemble", "small_transformer", "static_distilled")
+#: ``training.distilled_transformer.INIT_CHOICES``, named here so that ``ambig --help`` does not import torch.
+SMALL_INIT_CHOICES = ("fine-tuned", "base")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiers", nargs="+", choices=TIER_CHOICES, default=list(TIER_CHOICES),
                         help="what to build (default: all three)")
     parser.add_argument("--static-base", default="minilm", help="the encoder distilled into static vectors")
-    parser.add_argument("--small-layers", nargs="+", type=positive_int, default=[2, 3],
+    parser.add_argument("--small-layers", nargs="+", type=positive_int, default=[3],
                         help="depths of the small transformer tried (the held-out agreement picks one)")
+    parser.add_argument("--small-init", choices=SMALL_INIT_CHOICES, default="fine-tuned",
+                        help="the small transformer's starting weights: fold 0 of the student's own run on the "
+                             "teacher set (fine-tuned, default) or the pretrained student (base)")
     parser.add_argument("--train-if-missing", action="store_true",
                         help="train a missing fold model of a teacher run alone (its own split and seed)")
     add_offline(parser)
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     pool = args.pool[0] if len(args.pool) == 1 else args.pool
     built = build_tiers(args.teacher_student, args.teacher_set, args.seeds, args.tiers, pool,
                         static_config=StaticConfig(base=args.static_base),
-                        small_config=SmallTransformerConfig(layers=tuple(args.small_layers)),
+                        small_config=SmallTransformerConfig(layers=tuple(args.small_layers), init=args.small_init),
                         train_if_missing=args.train_if_missing)
     print(f"soft labels   {built.labels.path} ({built.labels.status}, {len(built.labels.frame)} pool queries)")
     for tier, target in built.exports.items():

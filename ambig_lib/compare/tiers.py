@@ -119,7 +119,8 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
                                             "export": "reused (up to date)" if stale is None else
                                             f"exported ({stale})"}
     if "small_transformer" in tiers:
-        model_dir, summary = train_distilled_transformer(labels, small_config or SmallTransformerConfig(), seed)
+        model_dir, summary = train_distilled_transformer(labels, small_config or SmallTransformerConfig(), seed,
+                                                         train_if_missing=train_if_missing)
         target = export_onnx(model_dir, model_dir.parent / "export", ExportOptions(max_length=TrainConfig().max_length))
         frames.append(quality_table(target, datasets, threads=threads, system="small_transformer"))
         result.exports["small_transformer"] = target

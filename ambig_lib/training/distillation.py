@@ -227,7 +227,7 @@ def reusable_soft_labels(teacher: dict[str, Any], path: str | Path | None = None
     frame = pd.read_csv(target, sep="\t", dtype={"query": str}, keep_default_na=False)
     if list(frame.columns) != list(SOFT_LABEL_COLUMNS):
         return {}
-    return dict(zip(frame["query"].astype(str), frame["p_ambiguous"].astype(float)))
+    return dict(zip(frame["query"].astype(str), frame["p_ambiguous"].astype(float), strict=True))
 
 
 def load_soft_labels(pool_file: str | Path | None = None, teacher: dict[str, Any] | None = None,
@@ -281,7 +281,7 @@ def soft_labels(pool_file: str | Path | None = None, student: str = DEFAULT_TEAC
         if todo:
             computed = ensemble_soft_labels(todo, student, teacher_set, seeds, folds, batch_size, progress,
                                             train_if_missing)
-            known.update(zip(todo, (float(v) for v in computed)))
+            known.update(zip(todo, (float(v) for v in computed), strict=True))
         write_soft_labels(pool_file, np.array([known[q] for q in queries], dtype=np.float64), teacher, target)
         status = f"computed ({reason}; {len(todo)} queries labelled, {len(queries) - len(todo)} reused)"
     return SoftLabels(load_soft_labels(pool_file, teacher, target), target, status, teacher)

@@ -4,7 +4,11 @@ ensemble's soft labels of the transfer pool (knowledge distillation; see :mod:`a
 Recipe (``SmallTransformerConfig``):
 
 - the student (default ``minilm``, 6 layers) keeps its embeddings and its first ``layers`` layers
-  (``from_pretrained(..., num_hidden_layers=k)``), with a fresh two-class head;
+  (``from_pretrained(..., num_hidden_layers=k)``). ``init`` says which weights: ``fine-tuned`` (default) starts
+  from fold 0 of the student's own fine-tuned run on the teacher's set (``runs/<student>/<teacher set>/<seed>/
+  fold_0``, trained when missing and ``train_if_missing``), head included; ``base`` from the pretrained
+  encoder with a fresh two-class head. With the mpnet teacher, held-out agreement chose ``fine-tuned``
+  (3 layers, epoch 3: ROC-AUC 0.9923 against 0.9904 for ``base``);
 - loss: cross-entropy to the teacher's probability, ``-(p log q + (1 - p) log(1 - q))``, which is the KL divergence
   to the teacher up to a constant; AdamW, linear schedule with warm-up, HF ``Trainer``, seeded;
 - it trains on the pool's training split (``distillation.holdout_split``: the same seeded 90% the static head
@@ -59,7 +63,7 @@ from ambig_lib.training.distillation import (
     holdout_split,
     teacher_agreement,
 )
-from ambig_lib.training.finetune import TrainConfig, training_arguments
+from ambig_lib.training.finetune import TrainConfig, TrainingError, fold_model_dir, training_arguments
 
 SUMMARY_FILE = "distilled_summary.json"
 MODEL_DIR = "model"
@@ -73,8 +77,9 @@ class SmallTransformerConfig:
     """How the small transformer is cut and distilled."""
 
     student: str = "minilm"
-    layers: tuple[int, ...] = (2, 3)
-    epochs: int = 3
+    layers: tuple[int, ...] = (3,)  # 2 layers lost to 3 at epoch 3 (agreement 0.9894 vs 0.9904, mpnet teacher)
+    epochs: int = 6
+    init: str = "fine-tuned"  # or "base"; see the module docstring
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
@@ -103,8 +108,31 @@ def distilled_transformer_run_dir(teacher_student: str, teacher_set: str, seed: 
     return run_dir(distilled_transformer_label(teacher_student, config), teacher_set, seed)
 
 
-def truncated_classifier(student: str, layers: int) -> Any:
-    """The student's embeddings and first ``layers`` layers with a fresh two-class head (float32)."""
+INIT_CHOICES = ("fine-tuned", "base")
+
+
+def initial_weights(config: SmallTransformerConfig, teacher_set: str, seed: int = 0,
+                    train_if_missing: bool = False) -> Path:
+    """Where the cut student's weights come from: the pretrained student (``base``) or fold 0 of its own run on
+    the teacher's set (``fine-tuned``; trained alone when missing and ``train_if_missing``)."""
+    if config.init == "base":
+        return resolve_student(config.student)
+    if config.init != "fine-tuned":
+        raise DistillationError(f"Unknown init {config.init!r}. Fix: one of {', '.join(INIT_CHOICES)}.")
+    try:
+        return fold_model_dir(config.student, teacher_set, seed, 0, train_if_missing)
+    except TrainingError:
+        if train_if_missing:
+            raise
+        missing = paths.portable_path(run_dir(config.student, teacher_set, seed) / "fold_0")
+        raise DistillationError(
+            f"No fold model at {missing}, where the small transformer starts (init 'fine-tuned'). Fix: add "
+            f"--train-if-missing to ambig distil, or use --small-init base.") from None
+
+
+def truncated_classifier(student: str | Path, layers: int) -> Any:
+    """The first ``layers`` layers of a student (a name or a saved model directory) with a two-class head: the
+    saved model's when it has one, else a fresh one (float32)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -197,11 +225,20 @@ def _agreement_metrics(eval_pred: Any) -> dict[str, float]:
     return {k: (math.nan if v is None else float(v)) for k, v in scores.items()}
 
 
-def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int) -> dict[str, Any]:
+def _init_provenance(init_dir: Path, config: SmallTransformerConfig) -> dict[str, Any]:
+    if config.init == "base":
+        return {"init": "base", "model": model_provenance(config.student)}
+    weights = init_dir / "model.safetensors"
+    return {"init": config.init, "model_dir": paths.portable_path(init_dir.resolve()),
+            "weights_sha256": sha256_file(weights) if weights.is_file() else None}
+
+
+def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int, init_dir: Path) -> dict[str, Any]:
     return json.loads(json.dumps({
         "teacher_set": labels.teacher["teacher_set"], "teacher_runs": labels.teacher, "seed": int(seed),
         "config": {k: v for k, v in asdict(config).items() if k != "torch_threads"},
-        "student_model": model_provenance(config.student), "n_rows": len(labels.frame),
+        "student_model": model_provenance(config.student), "initial_weights": _init_provenance(init_dir, config),
+        "n_rows": len(labels.frame),
         "soft_labels_sha256": sha256_file(labels.path),
     }))
 
@@ -221,12 +258,14 @@ def reuse_distilled_transformer(run: Path, fingerprint: dict[str, Any]) -> dict[
 
 
 def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConfig = SmallTransformerConfig(),
-                                seed: int = 0, force: bool = False) -> tuple[Path, dict[str, Any]]:
+                                seed: int = 0, force: bool = False, train_if_missing: bool = False
+                                ) -> tuple[Path, dict[str, Any]]:
     """Distil the teacher's soft labels into the cut student (or reuse the saved run); returns the saved model
     directory and the run's summary."""
     teacher = labels.teacher
     run = distilled_transformer_run_dir(teacher["student"], teacher["teacher_set"], seed, config)
-    fingerprint = _fingerprint(labels, config, seed)
+    init_dir = initial_weights(config, teacher["teacher_set"], seed, train_if_missing)
+    fingerprint = _fingerprint(labels, config, seed, init_dir)
     cached = None if force else reuse_distilled_transformer(run, fingerprint)
     if cached is not None:
         return run / MODEL_DIR, cached
@@ -246,7 +285,7 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
     try:
         for depth in tqdm(sorted(set(config.layers)), desc=f"distil into {student_label(config.student)}"):
             set_seed(seed)
-            model = truncated_classifier(config.student, depth)
+            model = truncated_classifier(init_dir, depth)
             callback = AgreementCallback(depth)
             trainer = SoftTargetTrainer(
                 model=model, args=training_arguments(config.train_config(), seed, scratch, steps, device),
@@ -264,7 +303,7 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
         shutil.rmtree(scratch, ignore_errors=True)
     assert best is not None
     _, depth, epoch, state = best
-    model = truncated_classifier(config.student, depth)
+    model = truncated_classifier(init_dir, depth)
     model.load_state_dict(state)
     target = run / MODEL_DIR
     if target.exists():

@@ -14,20 +14,24 @@ import torch
 from isolation import folders_in
 from soft_label_fixtures import rule_soft_labels
 
-from ambig_lib.models.students import load_classifier, resolve_student
+from ambig_lib.core.io import sha256_file
+from ambig_lib.models.students import load_classifier, load_tokenizer, resolve_student
+from ambig_lib.runs import run_dir
 from ambig_lib.training.distillation import DistillationError
 from ambig_lib.training.distilled_transformer import (
     MODEL_DIR,
     SUMMARY_FILE,
     SmallTransformerConfig,
     distilled_transformer_run_dir,
+    initial_weights,
     soft_cross_entropy,
     train_distilled_transformer,
     truncated_classifier,
 )
 from ambig_lib.training.finetune import predict_proba
 
-CONFIG = SmallTransformerConfig(layers=(1, 2), epochs=2, learning_rate=3e-4, batch_size=16, torch_threads=1)
+CONFIG = SmallTransformerConfig(layers=(1, 2), epochs=2, learning_rate=3e-4, batch_size=16, torch_threads=1,
+                                init="base")
 
 
 def test_soft_cross_entropy_is_the_cross_entropy_to_the_teachers_probability() -> None:
@@ -72,8 +76,6 @@ def test_distillation_learns_the_teacher_and_chooses_on_held_out_agreement(tmp_p
         assert summary["selection"]["holdout_rows"] == 40 and summary["selection"]["train_rows"] == 360
         model = load_classifier(model_dir)
         assert model.config.num_hidden_layers == summary["layers"]
-        from ambig_lib.models.students import load_tokenizer
-
         probs = predict_proba(model, load_tokenizer(model_dir), ["tell me about paris 9999",
                                                                  "what year was paris founded in oslo 9998?"], 64)
         assert probs[0] > 0.5 > probs[1]
@@ -82,3 +84,42 @@ def test_distillation_learns_the_teacher_and_chooses_on_held_out_agreement(tmp_p
         assert again_dir == model_dir and again["trained_at"] == summary["trained_at"]  # reused, not retrained
         assert json.loads((run / SUMMARY_FILE).read_text(encoding="utf-8")) == again
         assert math.isfinite(again["wall_s"]) and np.isfinite(again["parameters"])
+
+
+def test_the_fine_tuned_init_starts_from_fold_0_of_the_students_own_run(tmp_path: Path) -> None:
+    config = SmallTransformerConfig(layers=(1,), epochs=1, learning_rate=3e-4, batch_size=16, torch_threads=1)
+    assert config.init == "fine-tuned"
+    labels = rule_soft_labels(tmp_path / "pool")
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"):
+        with pytest.raises(DistillationError, match=r"No fold model at runs/minilm/seed/gpt-4\.1/0/fold_0, .*"
+                           r"Fix: add --train-if-missing .* or use --small-init base\."):
+            train_distilled_transformer(labels, config, seed=0)
+        with pytest.raises(DistillationError, match=r"Unknown init 'warm'\. Fix: one of fine-tuned, base\."):
+            initial_weights(SmallTransformerConfig(init="warm"), "seed/gpt-4.1", 0)
+        fold = run_dir("minilm", "seed/gpt-4.1", 0) / "fold_0"
+        fine_tuned = truncated_classifier("minilm", 6)  # stands in for a fine-tuned fold: distinct weights
+        torch.manual_seed(0)
+        with torch.no_grad():
+            fine_tuned.classifier.weight.normal_(std=0.5)
+            fine_tuned.bert.encoder.layer[0].output.dense.weight.add_(0.01)
+        fine_tuned.save_pretrained(fold)
+        load_tokenizer(resolve_student("minilm")).save_pretrained(fold)
+        assert initial_weights(config, "seed/gpt-4.1", 0) == fold
+        assert initial_weights(SmallTransformerConfig(init="base"), "seed/gpt-4.1", 0) == resolve_student("minilm")
+        cut = truncated_classifier(fold, 1)
+        torch.testing.assert_close(cut.classifier.weight, fine_tuned.classifier.weight, rtol=0, atol=0)
+        torch.testing.assert_close(cut.bert.encoder.layer[0].output.dense.weight,
+                                   fine_tuned.bert.encoder.layer[0].output.dense.weight, rtol=0, atol=0)
+        base_layer = truncated_classifier("minilm", 1).bert.encoder.layer[0].output.dense.weight
+        assert not torch.equal(cut.bert.encoder.layer[0].output.dense.weight, base_layer)
+
+        _, summary = train_distilled_transformer(labels, config, seed=0)
+        recorded = summary["fingerprint"]["initial_weights"]
+        assert recorded["init"] == "fine-tuned" and recorded["weights_sha256"] == sha256_file(fold / "model.safetensors")
+        assert recorded["model_dir"].endswith("minilm/seed/gpt-4.1/0/fold_0")
+        with torch.no_grad():
+            fine_tuned.classifier.bias.add_(1.0)
+        fine_tuned.save_pretrained(fold)  # a retrained fold: the run is not reused
+        _, again = train_distilled_transformer(labels, config, seed=0)
+        assert again["fingerprint"]["initial_weights"]["weights_sha256"] == sha256_file(fold / "model.safetensors")
+        assert again["fingerprint"] != summary["fingerprint"]

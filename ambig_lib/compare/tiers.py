@@ -170,12 +170,16 @@ def _agreement_auc(agreement: dict[str, Any]) -> float | None:
 
 def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed: int, datasets: Sequence[str],
                  threads: int) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
-    """Both static recipes on the soft labels (the logistic head on the fixed vectors; the tuned vectors with an
-    MLP head); the one that agrees better with the teacher on the held-out pool split is exported and checked."""
+    """Every static recipe on the soft labels (the logistic head on the fixed vectors; the tuned vectors with an
+    MLP head, without and with the query's length as one more input); the one that agrees best with the teacher
+    on the held-out pool split is exported and checked."""
     logistic = train_distilled_static_student(labels, pool_file, config, seed)
-    tuned = train_tuned_static_student(labels, TunedStaticConfig(static=config), seed)
+    tuned = {name: (tuned_config, train_tuned_static_student(labels, tuned_config, seed))
+             for name, tuned_config in (("tuned vectors + MLP head", TunedStaticConfig(static=config)),
+                                        ("tuned vectors + length + MLP head",
+                                         TunedStaticConfig(static=config, length_feature=True)))}
     agreements = {"logistic head": logistic.summary["holdout_agreement"],
-                  "tuned vectors + MLP head": tuned.summary["holdout_agreement"]}
+                  **{name: student.summary["holdout_agreement"] for name, (_, student) in tuned.items()}}
     chosen = max(agreements, key=lambda name: agreement_rank(agreements[name]))
     note = {"chosen": chosen, **{f"agreement ({name})": _agreement_auc(agreement)
                                   for name, agreement in agreements.items()}}
@@ -183,11 +187,11 @@ def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed
         run = distilled_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed, config)
         target = export_static_onnx(logistic, run / "export")
         return target, static_quality_table(logistic, target, datasets, threads, "static_distilled"), note
-    run = tuned_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed,
-                               TunedStaticConfig(static=config))
-    target = export_tuned_static_onnx(tuned, run / "export")
-    rows = reference_quality_table(tuned.predict_proba, target, datasets, threads, "static_distilled")
-    return target, rows, {**note, "epoch": tuned.summary["epoch"]}
+    tuned_config, student = tuned[chosen]
+    run = tuned_static_run_dir(labels.teacher["student"], labels.teacher["teacher_set"], seed, tuned_config)
+    target = export_tuned_static_onnx(student, run / "export")
+    rows = reference_quality_table(student.predict_proba, target, datasets, threads, "static_distilled")
+    return target, rows, {**note, "epoch": student.summary["epoch"]}
 
 
 def tier_table(latency: pd.DataFrame, quality: pd.DataFrame, threads: int = 1,

@@ -2,7 +2,8 @@
 ensemble's soft labels of the transfer pool (knowledge distillation into the fast tier).
 
 The model is the static student's own computation (token lookup, mean over the query's tokens, L2 norm) followed
-by ``Linear -> ReLU -> Linear``; unlike the logistic head of :mod:`ambig_lib.training.distillation`, the token
+by ``Linear -> ReLU -> Linear``. The unit mean hides how long the query is; with ``length_feature`` the head also
+reads log(1 + number of tokens), one more input; unlike the logistic head of :mod:`ambig_lib.training.distillation`, the token
 vectors themselves are trained (initialised from the Model2Vec vectors; tokens absent from the pool keep theirs).
 Loss: cross-entropy to the teacher's probability; Adam, seeded shuffles, on the pool's training split
 (``distillation.holdout_split``); the epoch with the best agreement with the teacher on the held-out split
@@ -61,6 +62,7 @@ class TunedStaticConfig:
     static: StaticConfig = StaticConfig()
     hidden: int = 256
     epochs: int = 8
+    length_feature: bool = False  # the head also reads log(1 + tokens)
     learning_rate: float = 1e-3
     batch_size: int = 64
     holdout_fraction: float = HOLDOUT_FRACTION
@@ -69,7 +71,8 @@ class TunedStaticConfig:
 
 def tuned_static_label(teacher_student: str, config: TunedStaticConfig = TunedStaticConfig()) -> str:
     """Run-directory name: ``static-tuned-<base>-from-<teacher student>``."""
-    return f"static-tuned-{config.static.base_label()}-from-{safe_name(student_label(teacher_student))}"
+    length = "-length" if config.length_feature else ""
+    return f"static-tuned-{config.static.base_label()}{length}-from-{safe_name(student_label(teacher_student))}"
 
 
 def tuned_static_run_dir(teacher_student: str, teacher_set: str, seed: int = 0,
@@ -78,12 +81,15 @@ def tuned_static_run_dir(teacher_student: str, teacher_set: str, seed: int = 0,
 
 
 class TunedStaticModel(torch.nn.Module):
-    """Mean of (trainable) token vectors over the real tokens, unit length, then an MLP; returns the logit."""
+    """Mean of (trainable) token vectors over the real tokens, unit length, then an MLP (which also reads
+    log(1 + token count) with ``length_feature``); returns the logit."""
 
-    def __init__(self, embedding: np.ndarray, hidden: int, unk_id: int | None = None) -> None:
+    def __init__(self, embedding: np.ndarray, hidden: int, unk_id: int | None = None,
+                 length_feature: bool = False) -> None:
         super().__init__()
         self.embedding = torch.nn.Parameter(torch.tensor(np.asarray(embedding, dtype=np.float32)))
-        self.hidden = torch.nn.Linear(self.embedding.shape[1], hidden)
+        self.length_feature = bool(length_feature)
+        self.hidden = torch.nn.Linear(self.embedding.shape[1] + int(self.length_feature), hidden)
         self.out = torch.nn.Linear(hidden, 1)
         self.unk_id = -1 if unk_id is None else int(unk_id)
 
@@ -91,8 +97,11 @@ class TunedStaticModel(torch.nn.Module):
         weights = ((attention_mask > 0) & (input_ids != self.unk_id)).to(torch.float32).unsqueeze(-1)
         summed = (torch.nn.functional.embedding(input_ids, self.embedding) * weights).sum(dim=1)
         mean = summed / weights.sum(dim=1).clamp(min=1.0)
-        unit = mean / torch.linalg.vector_norm(mean, dim=1, keepdim=True).clamp(min=1e-12)
-        return self.out(torch.relu(self.hidden(unit))).squeeze(-1)
+        features = mean / torch.linalg.vector_norm(mean, dim=1, keepdim=True).clamp(min=1e-12)
+        if self.length_feature:
+            tokens = (attention_mask > 0).to(torch.float32).sum(dim=1, keepdim=True)
+            features = torch.cat([features, torch.log1p(tokens)], dim=1)
+        return self.out(torch.relu(self.hidden(features))).squeeze(-1)
 
 
 def pad_ids(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,7 +179,7 @@ def train_tuned_static_student(labels: SoftLabels, config: TunedStaticConfig = T
     if not force and summary_path.is_file() and weights.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("fingerprint") == fingerprint and summary.get("weights_sha256") == sha256_file(weights):
-            model = TunedStaticModel(encoder.embedding, config.hidden, unk_id)
+            model = TunedStaticModel(encoder.embedding, config.hidden, unk_id, config.length_feature)
             return TunedStaticStudent(encoder_dir, _load(weights, model), summary)
     texts = labels.frame["query"].astype(str).tolist()
     targets = torch.tensor(labels.frame["p_ambiguous"].to_numpy(dtype=np.float64), dtype=torch.float32)
@@ -179,7 +188,7 @@ def train_tuned_static_student(labels: SoftLabels, config: TunedStaticConfig = T
     held_rows = [rows[i] for i in held_idx]
     threads = set_torch_threads(config.torch_threads)
     torch.manual_seed(seed)
-    model = TunedStaticModel(encoder.embedding, config.hidden, unk_id)
+    model = TunedStaticModel(encoder.embedding, config.hidden, unk_id, config.length_feature)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     rng = np.random.default_rng(seed)
     history: list[dict[str, Any]] = []

@@ -7,11 +7,14 @@ data/synthetic/strategies``); this module adds, with no model call:
 
 * ``strategy/rules_counterfactual``: :mod:`ambig_lib.generation.counterfactual` edits of the specific queries of the
   published and Zef-CNP sets;
-* ``strategy/<stem>-control`` for every pair set there: its random-deletion control.
+* ``strategy/length_resampled``: :mod:`ambig_lib.generation.length_resampling`'s draw of published and Zef-CNP
+  rows in which both labels have the same word counts, with its own control ``strategy/length_resampled-control``
+  (the same number of rows drawn with no regard to length);
+* ``strategy/<stem>-control`` for every other pair set there: its random-deletion control.
 
 Command line (:mod:`ambig_lib.cli.strategies`)::
 
-    ambig strategies            # (re)build the counterfactual set and every missing control
+    ambig strategies            # (re)build the counterfactual and length-resampled sets, and every missing control
 """
 
 from __future__ import annotations
@@ -31,13 +34,16 @@ from ambig_lib.data.teacher_sets import (
     strategy_dir,
     strategy_set_names,
 )
-from ambig_lib.generation import counterfactual
+from ambig_lib.generation import counterfactual, length_resampling
 from ambig_lib.generation.stage import frame_to_tsv
 
 COUNTERFACTUAL_STEM = "rules_counterfactual"
 CONTROL_SUFFIX = "-control"
 #: Sources of the counterfactual edits: the specific queries of these sets (never an evaluation text).
 COUNTERFACTUAL_SOURCES = ("published", "zefcnp")
+LENGTH_RESAMPLED_STEM = "length_resampled"
+#: Pairs drawn for the length-resampled set and its control (2,000 rows each, about real_seeded's size).
+LENGTH_RESAMPLED_PAIRS = 1000
 _SUFFIX = "_balanced_strict"
 
 
@@ -83,11 +89,27 @@ def build_control(name: str, seed: int = 0, folder: Path | None = None) -> Path:
     return write_set(control[columns], stem, provenance, folder)
 
 
+def build_length_resampled(sources: Sequence[str] = COUNTERFACTUAL_SOURCES, pairs: int = LENGTH_RESAMPLED_PAIRS,
+                           seed: int = 0, folder: Path | None = None) -> tuple[Path, Path]:
+    """Build ``strategy/length_resampled`` and its random-draw control from the rows of ``sources``."""
+    names = resolve_teacher_sets(list(sources))
+    rows = length_resampling.source_rows((n, load_teacher_set(n)) for n in names)
+    common = {"stage": "strategy", "sources": names, "seed": seed, "pairs": pairs,
+              "word_count_bins": f"exact word count, {length_resampling.LONG_QUERY_WORDS}+ pooled"}
+    strategy = write_set(length_resampling.length_resampled_frame(rows, pairs, seed), LENGTH_RESAMPLED_STEM,
+                         {**common, "strategy": "length_resampled"}, folder)
+    control = write_set(length_resampling.random_draw_frame(rows, pairs, seed), LENGTH_RESAMPLED_STEM + CONTROL_SUFFIX,
+                        {**common, "strategy": "random_draw_control",
+                         "control_of": f"strategy/{LENGTH_RESAMPLED_STEM}"}, folder)
+    return strategy, control
+
+
 def build_all(seed: int = 0, rebuild_controls: bool = False) -> list[Path]:
-    """The counterfactual set, then a control for every strategy set that has none (or all, when asked)."""
-    written = [build_counterfactual(seed=seed)]
+    """The counterfactual and length-resampled sets, then a deletion control for every other strategy set that has
+    none (or all, when asked)."""
+    written = [build_counterfactual(seed=seed), *build_length_resampled(seed=seed)]
     for name in strategy_set_names():
-        if name.endswith(CONTROL_SUFFIX):
+        if name.endswith(CONTROL_SUFFIX) or name == f"strategy/{LENGTH_RESAMPLED_STEM}":
             continue
         control = strategy_dir() / f"{name.split('/', 1)[1]}{CONTROL_SUFFIX}{_SUFFIX}.tsv"
         if rebuild_controls or not control.is_file() or control.stat().st_mtime < \

@@ -20,6 +20,7 @@ import pandas as pd
 from ambig_lib.core.text import word_count
 from ambig_lib.data.benchmarks import PUBLISHED_BENCHMARKS
 from ambig_lib.evaluation.transfer_choice import choose_student, target_misses
+from ambig_lib.generation.strategies import LENGTH_RESAMPLED_STEM
 
 if TYPE_CHECKING:  # the stage imports torch (the probe); findings only read its tables
     from ambig_lib.evaluation.stage import EvaluationResult, TransferResult
@@ -280,9 +281,19 @@ def tier_sentences(tiers: pd.DataFrame) -> list[str]:
     return out
 
 
+def _control_words(train_set: str) -> tuple[str, str, str]:
+    """(what the control of ``train_set`` is, the verdict when the set beats it, the verdict when it does not)."""
+    if train_set == f"strategy/{LENGTH_RESAMPLED_STEM}":
+        return ("random-draw control", "it teaches more than the same rows drawn with their length cue.",
+                "it teaches no more than the same rows drawn with their length cue.")
+    return ("random-deletion control", "it teaches more than shortening.",
+            "it teaches no more than deleting the same number of words.")
+
+
 def transfer_findings(wide: pd.DataFrame) -> Findings:
     """The transfer study in sentences: the student chosen by the development slice (never a benchmark) against
-    its own length-only control and the targets, then each strategy against its random-deletion control."""
+    its own length-only control and the targets, then each strategy against its control (random deletion,
+    or the random draw of ``length_resampled``)."""
     chosen = choose_student(wide)
     if chosen is None:
         return Findings(("No training set was probed.",))
@@ -303,10 +314,10 @@ def transfer_findings(wide: pd.DataFrame) -> Findings:
         control = (f"{name}-control", method)
         if control in by_key.index:
             mine, theirs = float(by_key.at[(name, method), "mean_3 roc_auc"]), float(by_key.at[control, "mean_3 roc_auc"])
+            kind, more, no_more = _control_words(name)
             sentences.append(f"`{name}` ({by_key.at[(name, method), 'student']}) scores a mean ROC-AUC of {_f(mine)} "
-                             f"against {_f(theirs)} for its random-deletion control ({mine - theirs:+.3f}): "
-                             + ("it teaches more than shortening." if mine - theirs > 0.01 else
-                                "it teaches no more than deleting the same number of words."))
+                             f"against {_f(theirs)} for its {kind} ({mine - theirs:+.3f}): "
+                             + (more if mine - theirs > 0.01 else no_more))
     return Findings(tuple(sentences))
 
 

@@ -272,5 +272,10 @@ def test_transfer_findings_choose_by_the_dev_slice_and_compare_with_the_control(
     assert "strategy/x" in text.split(".")[0] or "strategy/x" in text  # chosen by dev, the control never chosen
     assert "**strategy/x**" in findings.transfer_findings(wide).sentences[0]
     assert "no more than deleting" in text and "-0.030" in text
+    resampled = pd.DataFrame([row("strategy/length_resampled", 0.5, 0.60),
+                              row("strategy/length_resampled-control", 0.5, 0.55)])
+    sentence = findings.transfer_findings(resampled).sentences[-1]
+    assert sentence.endswith("against 0.550 for its random-draw control (+0.050): it teaches more than the same "
+                             "rows drawn with their length cue.")
     assert "Targets missed: clariq ROC-AUC 0.580 < 0.85" in text  # read on the pick, once
     assert "clamber length-controlled 0.500 < 0.60" in text

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,11 @@ from ambig_lib.training.distillation import (
     teacher_fold_dirs,
     train_distilled_static_student,
 )
-from ambig_lib.training.distilled_transformer import SmallTransformerConfig, train_distilled_transformer
+from ambig_lib.training.distilled_transformer import (
+    LOSS_CHOICES,
+    SmallTransformerConfig,
+    train_distilled_transformer,
+)
 from ambig_lib.training.finetune import TrainConfig
 from ambig_lib.training.static_student import StaticConfig
 from ambig_lib.training.static_tuned import (
@@ -65,6 +69,8 @@ TIERS: tuple[str, ...] = ("teacher_ensemble", "small_transformer", "static_disti
 ROC_AUC_MARGIN = {"small_transformer": 0.02, "static_distilled": 0.03}
 P50_TARGET_MS = {"small_transformer": 2.0, "static_distilled": 0.5}
 THROUGHPUT_TARGET_QPS = {"static_distilled": 10_000.0}
+#: The small transformer's candidate losses (``distilled_transformer.LOSS_CHOICES``); agreement picks one.
+SMALL_LOSSES: tuple[str, ...] = ("soft_ce", "logit_mse")
 SERVED_VARIANT = "onnx_int8"
 #: The PyTorch ensemble's probabilities of the benchmark queries, beside the ensemble's export.
 REFERENCE_CACHE = "reference_probabilities.npy"
@@ -88,9 +94,11 @@ class Tiers:
 def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], tiers: Sequence[str] = TIERS,
                 pool: str | Sequence[str] = "all", static_config: StaticConfig | None = None,
                 small_config: SmallTransformerConfig | None = None, train_if_missing: bool = True,
-                datasets: Sequence[str] = TRANSFER_BENCHMARKS, seed: int = 0, threads: int = 2) -> Tiers:
+                datasets: Sequence[str] = TRANSFER_BENCHMARKS, seed: int = 0, threads: int = 2,
+                small_losses: Sequence[str] = SMALL_LOSSES) -> Tiers:
     """Soft labels (cached), then each tier of ``tiers``: trained or reused, exported, checked against its
-    reference on every query of ``datasets``."""
+    reference on every query of ``datasets``. ``small_losses``: the small transformer's candidate losses, one run
+    each; held-out pool agreement picks one."""
     unknown = [t for t in tiers if t not in TIERS]
     if unknown:
         raise ValueError(f"Unknown tiers {unknown}; choose from {TIERS}.")
@@ -119,14 +127,12 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
                                             "export": "reused (up to date)" if stale is None else
                                             f"exported ({stale})"}
     if "small_transformer" in tiers:
-        model_dir, summary = train_distilled_transformer(labels, small_config or SmallTransformerConfig(), seed,
-                                                         train_if_missing=train_if_missing)
+        model_dir, note = _small_tier(labels, small_config or SmallTransformerConfig(), small_losses, seed,
+                                      train_if_missing)
         target = export_onnx(model_dir, model_dir.parent / "export", ExportOptions(max_length=TrainConfig().max_length))
         frames.append(quality_table(target, datasets, threads=threads, system="small_transformer"))
         result.exports["small_transformer"] = target
-        result.notes["small_transformer"] = {"layers": summary["layers"], "epoch": summary["epoch"],
-                                             "parameters": summary["parameters"],
-                                             "agreement": _agreement_auc(summary["holdout_agreement"])}
+        result.notes["small_transformer"] = note
     if "static_distilled" in tiers:
         target, rows, note = _static_tier(labels, pool_file, static_config or StaticConfig(), seed, datasets,
                                           threads)
@@ -166,6 +172,24 @@ def _agreement_auc(agreement: dict[str, Any]) -> float | None:
     """ROC-AUC of a student's held-out pool scores against the teacher's hard labels (rounded for display)."""
     auc = agreement.get("roc_auc_vs_teacher_hard")
     return None if auc is None else round(float(auc), 4)
+
+
+def _small_tier(labels: SoftLabels, config: SmallTransformerConfig, losses: Sequence[str], seed: int,
+                train_if_missing: bool) -> tuple[Path, dict[str, Any]]:
+    """One small transformer per candidate loss (trained or reused); the one whose chosen (depth, epoch) agrees
+    best with the teacher on the held-out pool split is served. Returns its model directory and the note."""
+    if not losses:
+        raise ValueError("No candidate loss for the small transformer. Fix: name at least one of "
+                         f"{', '.join(LOSS_CHOICES)}.")
+    runs = {loss: train_distilled_transformer(labels, replace(config, loss=loss), seed,
+                                              train_if_missing=train_if_missing)
+            for loss in dict.fromkeys(losses)}
+    chosen = max(runs, key=lambda loss: agreement_rank(runs[loss][1]["holdout_agreement"]))
+    model_dir, summary = runs[chosen]
+    return model_dir, {"chosen loss": chosen, "layers": summary["layers"], "epoch": summary["epoch"],
+                       "parameters": summary["parameters"],
+                       **{f"agreement ({loss})": _agreement_auc(run[1]["holdout_agreement"])
+                          for loss, run in runs.items()}}
 
 
 def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed: int, datasets: Sequence[str],

@@ -9,8 +9,10 @@ Recipe (``SmallTransformerConfig``):
   fold_0``, trained when missing and ``train_if_missing``), head included; ``base`` from the pretrained
   encoder with a fresh two-class head. With the mpnet teacher, held-out agreement chose ``fine-tuned``
   (3 layers, epoch 3: ROC-AUC 0.9923 against 0.9904 for ``base``);
-- loss: cross-entropy to the teacher's probability, ``-(p log q + (1 - p) log(1 - q))``, which is the KL divergence
-  to the teacher up to a constant; AdamW, linear schedule with warm-up, HF ``Trainer``, seeded;
+- loss (``loss``): ``soft_ce``, the cross-entropy to the teacher's probability, ``-(p log q + (1 - p) log(1 - q))``,
+  which is the KL divergence to the teacher up to a constant; or ``logit_mse``, the squared error between the
+  student's logit and the teacher's (``log p / (1 - p)``, p clipped to [1e-4, 1 - 1e-4]), the objective of Tang et
+  al. (2019) for distilling BERT into small students; AdamW, linear schedule with warm-up, HF ``Trainer``, seeded;
 - it trains on the pool's training split (``distillation.holdout_split``: the same seeded 90% the static head
   uses); after each epoch it is scored on the held-out 10% by agreement with the teacher
   (``distillation.teacher_agreement``: ROC-AUC against the teacher's hard labels, ties by the lower mean
@@ -80,6 +82,7 @@ class SmallTransformerConfig:
     layers: tuple[int, ...] = (3,)  # 2 layers lost to 3 at epoch 3 (agreement 0.9894 vs 0.9904, mpnet teacher)
     epochs: int = 6
     init: str = "fine-tuned"  # or "base"; see the module docstring
+    loss: str = "soft_ce"  # or "logit_mse"; see the module docstring
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
@@ -98,8 +101,11 @@ class SmallTransformerConfig:
 
 def distilled_transformer_label(teacher_student: str, config: SmallTransformerConfig = SmallTransformerConfig()
                                 ) -> str:
-    """Run-directory name: ``distilled-<student>-from-<teacher student>``."""
-    return f"distilled-{safe_name(student_label(config.student))}-from-{safe_name(student_label(teacher_student))}"
+    """Run-directory name: ``distilled-<student>-from-<teacher student>``, with ``-<loss>`` after the student when
+    the loss is not the default."""
+    loss = "" if config.loss == DEFAULT_LOSS else f"-{safe_name(config.loss).replace('_', '-')}"
+    return (f"distilled-{safe_name(student_label(config.student))}{loss}-from-"
+            f"{safe_name(student_label(teacher_student))}")
 
 
 def distilled_transformer_run_dir(teacher_student: str, teacher_set: str, seed: int = 0,
@@ -109,6 +115,10 @@ def distilled_transformer_run_dir(teacher_student: str, teacher_set: str, seed: 
 
 
 INIT_CHOICES = ("fine-tuned", "base")
+LOSS_CHOICES = ("soft_ce", "logit_mse")
+DEFAULT_LOSS = "soft_ce"
+#: The teacher's probability is clipped to [EPS, 1 - EPS] before its logit is taken (``logit_mse``).
+LOGIT_EPS = 1e-4
 
 
 def initial_weights(config: SmallTransformerConfig, teacher_set: str, seed: int = 0,
@@ -159,13 +169,33 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(p * log_q[:, 1] + (1.0 - p) * log_q[:, 0]).mean()
 
 
+def logit_mse(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the two-class ``logits``' log-odds and the teacher's, from P(class 1)."""
+    student = (logits[:, 1] - logits[:, 0]).float()
+    p = targets.to(student.dtype).clamp(LOGIT_EPS, 1.0 - LOGIT_EPS)
+    return ((student - torch.log(p / (1.0 - p))) ** 2).mean()
+
+
+LOSSES = {"soft_ce": soft_cross_entropy, "logit_mse": logit_mse}
+LOSS_DESCRIPTIONS = {"soft_ce": "cross-entropy to the teacher's P(ambiguous) (KL + const), no class weighting",
+                     "logit_mse": f"squared error to the teacher's log-odds (P clipped to [{LOGIT_EPS}, "
+                                  f"{1 - LOGIT_EPS}]), no class weighting"}
+
+
 class SoftTargetTrainer(Trainer):
-    """``Trainer`` whose loss is ``soft_cross_entropy`` against float labels (the teacher's probabilities)."""
+    """``Trainer`` whose loss (``soft_cross_entropy`` unless ``loss_name`` says otherwise) is computed against float
+    labels (the teacher's probabilities)."""
+
+    def __init__(self, *args: Any, loss_name: str = DEFAULT_LOSS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if loss_name not in LOSSES:
+            raise DistillationError(f"Unknown loss {loss_name!r}. Fix: one of {', '.join(LOSS_CHOICES)}.")
+        self.loss_fn = LOSSES[loss_name]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
         targets = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = soft_cross_entropy(outputs.logits, targets)
+        loss = self.loss_fn(outputs.logits, targets)
         inputs["labels"] = targets
         return (loss, outputs) if return_outputs else loss
 
@@ -233,10 +263,17 @@ def _init_provenance(init_dir: Path, config: SmallTransformerConfig) -> dict[str
             "weights_sha256": sha256_file(weights) if weights.is_file() else None}
 
 
+#: Fields added after runs were saved: recorded in the fingerprint only when they differ from their default, so the
+#: earlier runs (which trained with that default) stay reusable.
+LATER_FIELDS = {"loss": DEFAULT_LOSS}
+
+
 def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int, init_dir: Path) -> dict[str, Any]:
+    recorded = {k: v for k, v in asdict(config).items()
+                if k != "torch_threads" and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     return json.loads(json.dumps({
         "teacher_set": labels.teacher["teacher_set"], "teacher_runs": labels.teacher, "seed": int(seed),
-        "config": {k: v for k, v in asdict(config).items() if k != "torch_threads"},
+        "config": recorded,
         "student_model": model_provenance(config.student), "initial_weights": _init_provenance(init_dir, config),
         "n_rows": len(labels.frame),
         "soft_labels_sha256": sha256_file(labels.path),
@@ -262,6 +299,8 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
                                 ) -> tuple[Path, dict[str, Any]]:
     """Distil the teacher's soft labels into the cut student (or reuse the saved run); returns the saved model
     directory and the run's summary."""
+    if config.loss not in LOSSES:
+        raise DistillationError(f"Unknown loss {config.loss!r}. Fix: one of {', '.join(LOSS_CHOICES)}.")
     teacher = labels.teacher
     run = distilled_transformer_run_dir(teacher["student"], teacher["teacher_set"], seed, config)
     init_dir = initial_weights(config, teacher["teacher_set"], seed, train_if_missing)
@@ -290,7 +329,7 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
             trainer = SoftTargetTrainer(
                 model=model, args=training_arguments(config.train_config(), seed, scratch, steps, device),
                 train_dataset=train_ds, eval_dataset=held_ds, data_collator=DataCollatorWithPadding(tokenizer),
-                compute_metrics=_agreement_metrics, callbacks=[callback])
+                compute_metrics=_agreement_metrics, callbacks=[callback], loss_name=config.loss)
             trainer.remove_callback(PrinterCallback)
             trainer.train()
             history.extend(callback.history)
@@ -318,7 +357,7 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
         "selection": {"rule": SELECTION_RULE, "split": "seeded hold-out of the pool (never evaluation labels)",
                       "train_rows": int(len(train_idx)), "holdout_rows": int(len(held_idx)), "history": history},
         "holdout_agreement": {k: chosen[k] for k in ("roc_auc_vs_teacher_hard", "mean_abs_diff", "hard_agreement")},
-        "loss": "cross-entropy to the teacher's P(ambiguous) (KL + const), no class weighting",
+        "loss": LOSS_DESCRIPTIONS[config.loss],
         "soft_labels_file": paths.portable_path(labels.path.resolve()),
         "model_dir": paths.portable_path(target.resolve()),
         "model_sha256": sha256_file(target / "model.safetensors"),

@@ -3,6 +3,8 @@ Pareto front of quality against cost."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,32 @@ def test_the_ensembles_reference_is_computed_once_per_members_and_queries(tmp_pa
     (folds[1] / "model.safetensors").write_bytes(b"retrained" * 8)
     changed = tiers.cached_ensemble_reference(queries, folds, export, "mpnet", "seed/gpt-4.1", [0])
     assert len(calls) == 3 and not np.array_equal(changed, first)  # a member's weights changed
+
+
+def test_the_small_tier_trains_one_run_per_loss_and_serves_the_one_that_agrees_best(tmp_path: Path) -> None:
+    from isolation import folders_in
+    from soft_label_fixtures import rule_soft_labels
+
+    from ambig_lib.compare.tiers import _small_tier
+    from ambig_lib.training.distilled_transformer import SmallTransformerConfig, distilled_transformer_run_dir
+
+    labels = rule_soft_labels(tmp_path / "pool")
+    config = SmallTransformerConfig(layers=(1,), epochs=1, learning_rate=3e-4, batch_size=16, torch_threads=1,
+                                    init="base")
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"):
+        model_dir, note = _small_tier(labels, config, ("soft_ce", "logit_mse"), 0, False)
+        runs = {loss: distilled_transformer_run_dir("rule", "seed/gpt-4.1", 0, replace(config, loss=loss))
+                for loss in ("soft_ce", "logit_mse")}
+        summaries = {loss: json.loads((run / "distilled_summary.json").read_text(encoding="utf-8"))
+                     for loss, run in runs.items()}
+        assert summaries["logit_mse"]["loss"].startswith("squared error to the teacher's log-odds")
+        assert summaries["soft_ce"]["loss"].startswith("cross-entropy")
+        best = max(summaries, key=lambda loss: (summaries[loss]["holdout_agreement"]["roc_auc_vs_teacher_hard"],
+                                                -summaries[loss]["holdout_agreement"]["mean_abs_diff"]))
+        assert note["chosen loss"] == best
+        assert model_dir == runs[best] / "model"
+        for loss in summaries:
+            assert note[f"agreement ({loss})"] == round(
+                summaries[loss]["holdout_agreement"]["roc_auc_vs_teacher_hard"], 4)
+        with pytest.raises(ValueError, match="No candidate loss"):
+            _small_tier(labels, config, (), 0, False)

@@ -22,8 +22,10 @@ from ambig_lib.training.distilled_transformer import (
     MODEL_DIR,
     SUMMARY_FILE,
     SmallTransformerConfig,
+    _fingerprint,
     distilled_transformer_run_dir,
     initial_weights,
+    logit_mse,
     soft_cross_entropy,
     train_distilled_transformer,
     truncated_classifier,
@@ -46,6 +48,36 @@ def test_soft_cross_entropy_is_the_cross_entropy_to_the_teachers_probability() -
     entropy = -(p * p.log() + (1 - p) * (1 - p).log()).mean()
     kl = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).mean()
     assert soft_cross_entropy(logits, p).item() == pytest.approx((kl + entropy).item(), abs=1e-6)
+
+
+def test_logit_mse_is_the_squared_error_to_the_teachers_log_odds() -> None:
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5], [-0.7, 0.9]])
+    p = torch.tensor([0.2, 0.7, 0.5])
+    student = torch.tensor([-1.5, -1.5, 1.6])
+    teacher = torch.log(p / (1 - p))
+    assert logit_mse(logits, p).item() == pytest.approx(((student - teacher) ** 2).mean().item(), abs=1e-6)
+    exact = torch.stack([torch.zeros(3), teacher], dim=1) + 0.25  # the same log-odds, any common shift
+    assert logit_mse(exact, p).item() == pytest.approx(0.0, abs=1e-10)
+    hard = logit_mse(torch.tensor([[0.0, 0.0]]), torch.tensor([1.0]))  # p = 1 is clipped, not infinite
+    assert hard.item() == pytest.approx(math.log((1 - 1e-4) / 1e-4) ** 2, rel=1e-4)
+
+
+def test_a_loss_other_than_the_default_has_its_own_run_and_the_default_keeps_the_old_fingerprint(
+        tmp_path: Path) -> None:
+    mse = SmallTransformerConfig(loss="logit_mse")
+    assert distilled_transformer_run_dir("mpnet", "seed/gpt-4.1", 0, mse).as_posix().endswith(
+        "runs/distilled-minilm-logit-mse-from-mpnet/seed/gpt-4.1/0")
+    assert distilled_transformer_run_dir("mpnet", "seed/gpt-4.1", 0).as_posix().endswith(
+        "runs/distilled-minilm-from-mpnet/seed/gpt-4.1/0")
+    labels = rule_soft_labels(tmp_path / "pool")
+    start = resolve_student("minilm")
+    default = _fingerprint(labels, SmallTransformerConfig(init="base"), 0, start)["config"]
+    assert "loss" not in default  # runs saved before the field existed are still reused
+    assert _fingerprint(labels, SmallTransformerConfig(init="base", loss="logit_mse"), 0, start)["config"][
+        "loss"] == "logit_mse"
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"), pytest.raises(
+            DistillationError, match=r"Unknown loss 'hinge'\. Fix: one of soft_ce, logit_mse\."):
+        train_distilled_transformer(labels, SmallTransformerConfig(init="base", loss="hinge"), seed=0)
 
 
 def test_the_cut_student_keeps_the_first_layers_weights() -> None:

@@ -33,7 +33,9 @@ from ambig_lib.cli.common import add_offline, add_threads, positive_int
 TIER_CHOICES = ("teacher_ensemble", "small_transformer", "static_distilled")
 #: ``training.distilled_transformer.INIT_CHOICES``, named here so that ``ambig --help`` does not import torch.
 SMALL_INIT_CHOICES = ("fine-tuned", "base")
-SMALL_LOSS_CHOICES = ("soft_ce", "logit_mse")  # distilled_transformer.LOSS_CHOICES, without importing torch
+#: tiers.SMALL_CANDIDATES, without importing torch
+SMALL_CANDIDATE_CHOICES = ("soft_ce", "logit_mse", "soft_ce+augmented", "logit_mse+augmented")
+SMALL_CANDIDATE_DEFAULT = ("soft_ce", "logit_mse", "soft_ce+augmented")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small-init", choices=SMALL_INIT_CHOICES, default="fine-tuned",
                         help="the small transformer's starting weights: fold 0 of the student's own run on the "
                              "teacher set (fine-tuned, default) or the pretrained student (base)")
-    parser.add_argument("--small-losses", nargs="+", choices=SMALL_LOSS_CHOICES, default=list(SMALL_LOSS_CHOICES),
-                        help="the small transformer's candidate losses, one run each; held-out pool agreement picks "
-                             "one (default: both)")
+    parser.add_argument("--small-candidates", nargs="+", choices=SMALL_CANDIDATE_CHOICES,
+                        default=list(SMALL_CANDIDATE_DEFAULT),
+                        help="the small transformer's candidates (a loss, +augmented adds 10,000 augmented transfer "
+                             "queries), one run each; held-out pool agreement picks one (default: %(default)s)")
     parser.add_argument("--train-if-missing", action="store_true",
                         help="train a missing fold model of a teacher run alone (its own split and seed)")
     add_offline(parser)
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     built = build_tiers(args.teacher_student, args.teacher_set, args.seeds, args.tiers, pool,
                         static_config=StaticConfig(base=args.static_base),
                         small_config=SmallTransformerConfig(layers=tuple(args.small_layers), init=args.small_init),
-                        train_if_missing=args.train_if_missing, small_losses=args.small_losses)
+                        train_if_missing=args.train_if_missing, small_candidates=args.small_candidates)
     print(f"soft labels   {built.labels.path} ({built.labels.status}, {len(built.labels.frame)} pool queries)")
     for tier, target in built.exports.items():
         rows = built.quality[(built.quality["system"] == tier) & (built.quality["variant"] == "onnx_int8")]

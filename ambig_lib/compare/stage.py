@@ -110,18 +110,19 @@ class DistilledTiers:
 def distilled_tiers(enabled: Sequence[str], teacher_student: str, teacher_set: str, teacher_seeds: Sequence[int],
                     static: StaticTier, static_base: str, static_pca_dims: int, small_layers: Sequence[int],
                     seed: int = 0, pool: str | Sequence[str] = "all", small_init: str = "fine-tuned",
-                    small_losses: Sequence[str] = tiers.SMALL_LOSSES) -> DistilledTiers:
+                    small_candidates: Sequence[str] = tiers.SMALL_CANDIDATES) -> DistilledTiers:
     """Soft labels of the transfer pool by the teacher ensemble (cached), then each tier of ``enabled``: trained
     or reused, exported, checked against its reference; rewrites ``serving_quality.csv`` with their rows.
     ``pool``: the teacher sets whose queries (with AmbigNQ train) form the pool; ``all`` takes in every new set
     (and so re-labels), a list pins it. ``small_init``: ``fine-tuned`` or ``base`` (``SmallTransformerConfig``).
-    ``small_losses``: the small transformer's candidate losses; held-out pool agreement picks one."""
+    ``small_candidates``: the small transformer's candidates (``tiers.SMALL_CANDIDATES``); held-out pool agreement
+    picks one."""
     if not enabled:
         return DistilledTiers({}, {}, "switched off (distilled_tiers = [])", static.quality)
     built = tiers.build_tiers(teacher_student, teacher_set, teacher_seeds, enabled, pool,
                               static_config=StaticConfig(base=static_base, pca_dims=static_pca_dims),
                               small_config=SmallTransformerConfig(layers=tuple(small_layers), init=small_init),
-                              seed=seed, small_losses=tuple(small_losses))
+                              seed=seed, small_candidates=tuple(small_candidates))
     table = pd.concat([static.quality.table, built.quality], ignore_index=True)
     write_quality_table(table)
     label = f"{built.labels.path.name} ({built.labels.status}, {len(built.labels.frame)} pool queries)"

@@ -69,8 +69,19 @@ TIERS: tuple[str, ...] = ("teacher_ensemble", "small_transformer", "static_disti
 ROC_AUC_MARGIN = {"small_transformer": 0.02, "static_distilled": 0.03}
 P50_TARGET_MS = {"small_transformer": 2.0, "static_distilled": 0.5}
 THROUGHPUT_TARGET_QPS = {"static_distilled": 10_000.0}
-#: The small transformer's candidate losses (``distilled_transformer.LOSS_CHOICES``); agreement picks one.
-SMALL_LOSSES: tuple[str, ...] = ("soft_ce", "logit_mse")
+#: The small transformer's candidates: a loss (``distilled_transformer.LOSS_CHOICES``), ``+augmented`` adding
+#: ``AUGMENTED_QUERIES`` augmented transfer queries; held-out pool agreement picks one.
+SMALL_CANDIDATES: tuple[str, ...] = ("soft_ce", "logit_mse", "soft_ce+augmented")
+AUGMENTED_QUERIES = 10_000
+
+
+def small_candidate_config(base: SmallTransformerConfig, name: str) -> SmallTransformerConfig:
+    """``base`` with the loss and augmentation a candidate name says (``<loss>`` or ``<loss>+augmented``)."""
+    loss, _, extra = str(name).partition("+")
+    if loss not in LOSS_CHOICES or extra not in ("", "augmented"):
+        raise ValueError(f"Unknown small-transformer candidate {name!r}. Fix: <loss> or <loss>+augmented, the loss "
+                         f"one of {', '.join(LOSS_CHOICES)}.")
+    return replace(base, loss=loss, augmented=AUGMENTED_QUERIES if extra else 0)
 SERVED_VARIANT = "onnx_int8"
 #: The PyTorch ensemble's probabilities of the benchmark queries, beside the ensemble's export.
 REFERENCE_CACHE = "reference_probabilities.npy"
@@ -95,10 +106,10 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
                 pool: str | Sequence[str] = "all", static_config: StaticConfig | None = None,
                 small_config: SmallTransformerConfig | None = None, train_if_missing: bool = True,
                 datasets: Sequence[str] = TRANSFER_BENCHMARKS, seed: int = 0, threads: int = 2,
-                small_losses: Sequence[str] = SMALL_LOSSES) -> Tiers:
+                small_candidates: Sequence[str] = SMALL_CANDIDATES) -> Tiers:
     """Soft labels (cached), then each tier of ``tiers``: trained or reused, exported, checked against its
-    reference on every query of ``datasets``. ``small_losses``: the small transformer's candidate losses, one run
-    each; held-out pool agreement picks one."""
+    reference on every query of ``datasets``. ``small_candidates``: the small transformer's candidates
+    (``SMALL_CANDIDATES``), one run each; held-out pool agreement picks one."""
     unknown = [t for t in tiers if t not in TIERS]
     if unknown:
         raise ValueError(f"Unknown tiers {unknown}; choose from {TIERS}.")
@@ -127,7 +138,7 @@ def build_tiers(teacher_student: str, teacher_set: str, seeds: Sequence[int], ti
                                             "export": "reused (up to date)" if stale is None else
                                             f"exported ({stale})"}
     if "small_transformer" in tiers:
-        model_dir, note = _small_tier(labels, small_config or SmallTransformerConfig(), small_losses, seed,
+        model_dir, note = _small_tier(labels, small_config or SmallTransformerConfig(), small_candidates, seed,
                                       train_if_missing)
         target = export_onnx(model_dir, model_dir.parent / "export", ExportOptions(max_length=TrainConfig().max_length))
         frames.append(quality_table(target, datasets, threads=threads, system="small_transformer"))
@@ -174,22 +185,21 @@ def _agreement_auc(agreement: dict[str, Any]) -> float | None:
     return None if auc is None else round(float(auc), 4)
 
 
-def _small_tier(labels: SoftLabels, config: SmallTransformerConfig, losses: Sequence[str], seed: int,
+def _small_tier(labels: SoftLabels, config: SmallTransformerConfig, candidates: Sequence[str], seed: int,
                 train_if_missing: bool) -> tuple[Path, dict[str, Any]]:
-    """One small transformer per candidate loss (trained or reused); the one whose chosen (depth, epoch) agrees
-    best with the teacher on the held-out pool split is served. Returns its model directory and the note."""
-    if not losses:
-        raise ValueError("No candidate loss for the small transformer. Fix: name at least one of "
-                         f"{', '.join(LOSS_CHOICES)}.")
-    runs = {loss: train_distilled_transformer(labels, replace(config, loss=loss), seed,
-                                              train_if_missing=train_if_missing)
-            for loss in dict.fromkeys(losses)}
-    chosen = max(runs, key=lambda loss: agreement_rank(runs[loss][1]["holdout_agreement"]))
+    """One small transformer per candidate (trained or reused); the one whose chosen (depth, epoch) agrees best
+    with the teacher on the held-out pool split is served. Returns its model directory and the note."""
+    if not candidates:
+        raise ValueError(f"No small-transformer candidate. Fix: name at least one of {', '.join(SMALL_CANDIDATES)}.")
+    configs = {name: small_candidate_config(config, name) for name in dict.fromkeys(candidates)}
+    runs = {name: train_distilled_transformer(labels, candidate, seed, train_if_missing=train_if_missing)
+            for name, candidate in configs.items()}
+    chosen = max(runs, key=lambda name: agreement_rank(runs[name][1]["holdout_agreement"]))
     model_dir, summary = runs[chosen]
-    return model_dir, {"chosen loss": chosen, "layers": summary["layers"], "epoch": summary["epoch"],
+    return model_dir, {"chosen": chosen, "layers": summary["layers"], "epoch": summary["epoch"],
                        "parameters": summary["parameters"],
-                       **{f"agreement ({loss})": _agreement_auc(run[1]["holdout_agreement"])
-                          for loss, run in runs.items()}}
+                       **{f"agreement ({name})": _agreement_auc(run[1]["holdout_agreement"])
+                          for name, run in runs.items()}}
 
 
 def _static_tier(labels: SoftLabels, pool_file: Path, config: StaticConfig, seed: int, datasets: Sequence[str],

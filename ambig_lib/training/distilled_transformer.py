@@ -13,6 +13,10 @@ Recipe (``SmallTransformerConfig``):
   which is the KL divergence to the teacher up to a constant; or ``logit_mse``, the squared error between the
   student's logit and the teacher's (``log p / (1 - p)``, p clipped to [1e-4, 1 - 1e-4]), the objective of Tang et
   al. (2019) for distilling BERT into small students; AdamW, linear schedule with warm-up, HF ``Trainer``, seeded;
+- ``augmented`` (default 0): that many augmented variants of the training split's queries
+  (``data.pool_augmentation``: word deletion and n-gram sampling, Tang et al. 2019), labelled by the same teacher
+  once and cached beside the pool's soft labels (``soft_labels_<teacher>.augmented.tsv``), join the training
+  rows; the held-out split is unchanged, so every candidate is compared on the same queries;
 - it trains on the pool's training split (``distillation.holdout_split``: the same seeded 90% the static head
   uses); after each epoch it is scored on the held-out 10% by agreement with the teacher
   (``distillation.teacher_agreement``: ROC-AUC against the teacher's hard labels, ties by the lower mean
@@ -47,6 +51,7 @@ from ambig_lib.core import paths
 from ambig_lib.core.io import sha256_file, write_json_atomic
 from ambig_lib.core.provenance import software_versions
 from ambig_lib.core.text import safe_name
+from ambig_lib.data.pool_augmentation import AugmentConfig, ensure_augmented_pool
 from ambig_lib.models.store import model_provenance
 from ambig_lib.models.students import (
     float32_kwargs,
@@ -63,6 +68,7 @@ from ambig_lib.training.distillation import (
     SoftLabels,
     agreement_rank,
     holdout_split,
+    soft_labels,
     teacher_agreement,
 )
 from ambig_lib.training.finetune import TrainConfig, TrainingError, fold_model_dir, training_arguments
@@ -83,6 +89,7 @@ class SmallTransformerConfig:
     epochs: int = 6
     init: str = "fine-tuned"  # or "base"; see the module docstring
     loss: str = "soft_ce"  # or "logit_mse"; see the module docstring
+    augmented: int = 0  # augmented transfer queries added to training (data.pool_augmentation); 0: none
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
@@ -102,8 +109,9 @@ class SmallTransformerConfig:
 def distilled_transformer_label(teacher_student: str, config: SmallTransformerConfig = SmallTransformerConfig()
                                 ) -> str:
     """Run-directory name: ``distilled-<student>-from-<teacher student>``, with ``-<loss>`` after the student when
-    the loss is not the default."""
+    the loss is not the default and ``-augmented<n>`` when augmented queries are added."""
     loss = "" if config.loss == DEFAULT_LOSS else f"-{safe_name(config.loss).replace('_', '-')}"
+    loss += f"-augmented{config.augmented}" if config.augmented else ""
     return (f"distilled-{safe_name(student_label(config.student))}{loss}-from-"
             f"{safe_name(student_label(teacher_student))}")
 
@@ -265,10 +273,11 @@ def _init_provenance(init_dir: Path, config: SmallTransformerConfig) -> dict[str
 
 #: Fields added after runs were saved: recorded in the fingerprint only when they differ from their default, so the
 #: earlier runs (which trained with that default) stay reusable.
-LATER_FIELDS = {"loss": DEFAULT_LOSS}
+LATER_FIELDS: dict[str, Any] = {"loss": DEFAULT_LOSS, "augmented": 0}
 
 
-def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int, init_dir: Path) -> dict[str, Any]:
+def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int, init_dir: Path,
+                 augmented: SoftLabels | None = None) -> dict[str, Any]:
     recorded = {k: v for k, v in asdict(config).items()
                 if k != "torch_threads" and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     return json.loads(json.dumps({
@@ -277,7 +286,24 @@ def _fingerprint(labels: SoftLabels, config: SmallTransformerConfig, seed: int, 
         "student_model": model_provenance(config.student), "initial_weights": _init_provenance(init_dir, config),
         "n_rows": len(labels.frame),
         "soft_labels_sha256": sha256_file(labels.path),
+        **({} if augmented is None else {"augmented_soft_labels_sha256": sha256_file(augmented.path),
+                                         "augmented_rows": len(augmented.frame)}),
     }))
+
+
+def augmented_soft_labels(labels: SoftLabels, config: SmallTransformerConfig, seed: int, train_rows: np.ndarray,
+                          train_if_missing: bool = False) -> SoftLabels | None:
+    """The teacher's soft labels of ``config.augmented`` variants of the pool's training rows (built and
+    labelled once, then cached under ``data/pool``), or None when ``config.augmented`` is 0."""
+    if not config.augmented:
+        return None
+    queries = labels.frame["query"].astype(str).tolist()
+    pool_file, _ = ensure_augmented_pool(labels.path, queries, train_rows.tolist(),
+                                         AugmentConfig(variants=config.augmented, seed=seed))
+    teacher = labels.teacher
+    target = labels.path.with_name(labels.path.name.removesuffix(".tsv") + ".augmented.tsv")
+    return soft_labels(pool_file, teacher["student"], teacher["teacher_set"], teacher["seeds"], teacher["folds"],
+                       train_if_missing=train_if_missing, path=target)
 
 
 def reuse_distilled_transformer(run: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -304,17 +330,23 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
     teacher = labels.teacher
     run = distilled_transformer_run_dir(teacher["student"], teacher["teacher_set"], seed, config)
     init_dir = initial_weights(config, teacher["teacher_set"], seed, train_if_missing)
-    fingerprint = _fingerprint(labels, config, seed, init_dir)
-    cached = None if force else reuse_distilled_transformer(run, fingerprint)
-    if cached is not None:
-        return run / MODEL_DIR, cached
     texts = labels.frame["query"].astype(str).tolist()
     targets = labels.frame["p_ambiguous"].to_numpy(dtype=np.float64)
     train_idx, held_idx = holdout_split(len(texts), seed, config.holdout_fraction)
+    extra = augmented_soft_labels(labels, config, seed, train_idx, train_if_missing)
+    fingerprint = _fingerprint(labels, config, seed, init_dir, extra)
+    cached = None if force else reuse_distilled_transformer(run, fingerprint)
+    if cached is not None:
+        return run / MODEL_DIR, cached
+    train_texts = [texts[i] for i in train_idx]
+    train_targets = targets[train_idx]
+    if extra is not None:  # the held-out split stays the pool's own, the same for every candidate
+        train_texts += extra.frame["query"].astype(str).tolist()
+        train_targets = np.concatenate([train_targets, extra.frame["p_ambiguous"].to_numpy(dtype=np.float64)])
     device = pick_device()
     threads = set_torch_threads(config.torch_threads)
     tokenizer = load_tokenizer(resolve_student(config.student))
-    train_ds = SoftTargetTexts(tokenizer, [texts[i] for i in train_idx], targets[train_idx], config.max_length)
+    train_ds = SoftTargetTexts(tokenizer, train_texts, train_targets, config.max_length)
     held_ds = SoftTargetTexts(tokenizer, [texts[i] for i in held_idx], targets[held_idx], config.max_length)
     steps = math.ceil(len(train_ds) / config.batch_size)
     history: list[dict[str, Any]] = []
@@ -355,7 +387,8 @@ def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConf
         "student": student_label(config.student), "layers": depth, "epoch": epoch,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "selection": {"rule": SELECTION_RULE, "split": "seeded hold-out of the pool (never evaluation labels)",
-                      "train_rows": int(len(train_idx)), "holdout_rows": int(len(held_idx)), "history": history},
+                      "train_rows": int(len(train_idx)), "holdout_rows": int(len(held_idx)),
+                      "augmented_train_rows": 0 if extra is None else len(extra.frame), "history": history},
         "holdout_agreement": {k: chosen[k] for k in ("roc_auc_vs_teacher_hard", "mean_abs_diff", "hard_agreement")},
         "loss": LOSS_DESCRIPTIONS[config.loss],
         "soft_labels_file": paths.portable_path(labels.path.resolve()),

@@ -116,11 +116,11 @@ def test_the_ensembles_reference_is_computed_once_per_members_and_queries(tmp_pa
     assert len(calls) == 3 and not np.array_equal(changed, first)  # a member's weights changed
 
 
-def test_the_small_tier_trains_one_run_per_loss_and_serves_the_one_that_agrees_best(tmp_path: Path) -> None:
+def test_the_small_tier_trains_one_run_per_candidate_and_serves_the_one_that_agrees_best(tmp_path: Path) -> None:
     from isolation import folders_in
     from soft_label_fixtures import rule_soft_labels
 
-    from ambig_lib.compare.tiers import _small_tier
+    from ambig_lib.compare.tiers import _small_tier, small_candidate_config
     from ambig_lib.training.distilled_transformer import SmallTransformerConfig, distilled_transformer_run_dir
 
     labels = rule_soft_labels(tmp_path / "pool")
@@ -136,10 +136,26 @@ def test_the_small_tier_trains_one_run_per_loss_and_serves_the_one_that_agrees_b
         assert summaries["soft_ce"]["loss"].startswith("cross-entropy")
         best = max(summaries, key=lambda loss: (summaries[loss]["holdout_agreement"]["roc_auc_vs_teacher_hard"],
                                                 -summaries[loss]["holdout_agreement"]["mean_abs_diff"]))
-        assert note["chosen loss"] == best
+        assert note["chosen"] == best
         assert model_dir == runs[best] / "model"
         for loss in summaries:
             assert note[f"agreement ({loss})"] == round(
                 summaries[loss]["holdout_agreement"]["roc_auc_vs_teacher_hard"], 4)
-        with pytest.raises(ValueError, match="No candidate loss"):
+        with pytest.raises(ValueError, match="No small-transformer candidate"):
             _small_tier(labels, config, (), 0, False)
+    assert small_candidate_config(config, "logit_mse+augmented").augmented == 10_000
+    assert small_candidate_config(config, "soft_ce") == config
+    with pytest.raises(ValueError, match=r"Unknown small-transformer candidate 'hinge'\. Fix: <loss> or"):
+        small_candidate_config(config, "hinge")
+    with pytest.raises(ValueError, match="Unknown small-transformer candidate 'soft_ce\\+noise'"):
+        small_candidate_config(config, "soft_ce+noise")
+
+
+def test_the_cli_names_the_libraries_small_candidates_without_importing_torch() -> None:
+    from ambig_lib.cli.distil import SMALL_CANDIDATE_CHOICES, SMALL_CANDIDATE_DEFAULT
+    from ambig_lib.compare.tiers import SMALL_CANDIDATES, small_candidate_config
+    from ambig_lib.training.distilled_transformer import SmallTransformerConfig
+
+    assert SMALL_CANDIDATE_DEFAULT == SMALL_CANDIDATES
+    for name in SMALL_CANDIDATE_CHOICES:
+        small_candidate_config(SmallTransformerConfig(), name)  # every choice is a valid candidate

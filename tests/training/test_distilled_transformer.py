@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from isolation import folders_in
@@ -17,7 +18,7 @@ from soft_label_fixtures import rule_soft_labels
 from ambig_lib.core.io import sha256_file
 from ambig_lib.models.students import load_classifier, load_tokenizer, resolve_student
 from ambig_lib.runs import run_dir
-from ambig_lib.training.distillation import DistillationError
+from ambig_lib.training.distillation import DistillationError, holdout_split
 from ambig_lib.training.distilled_transformer import (
     MODEL_DIR,
     SUMMARY_FILE,
@@ -155,3 +156,41 @@ def test_the_fine_tuned_init_starts_from_fold_0_of_the_students_own_run(tmp_path
         _, again = train_distilled_transformer(labels, config, seed=0)
         assert again["fingerprint"]["initial_weights"]["weights_sha256"] == sha256_file(fold / "model.safetensors")
         assert again["fingerprint"] != summary["fingerprint"]
+
+
+def test_augmented_queries_are_labelled_once_by_the_teacher_and_join_only_the_training_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ambig_lib.data import pool_augmentation
+    from ambig_lib.training import distillation
+
+    labels = rule_soft_labels(tmp_path / "given")
+    monkeypatch.setattr(pool_augmentation, "blocked_texts", lambda: {"exact": set(), "normalised": set()})
+    seen: list[list[str]] = []
+
+    def rule_teacher(queries, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(list(queries))  # the fold ensemble's stand-in: the fixture's own rule
+        return np.array([0.85 if "tell" in q or "about" in q else 0.1 for q in queries])
+
+    monkeypatch.setattr(distillation, "ensemble_soft_labels", rule_teacher)
+    config = SmallTransformerConfig(layers=(1,), epochs=1, learning_rate=3e-4, batch_size=16, torch_threads=1,
+                                    init="base", augmented=120)
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR", "AMBIG_POOL_DIR"):
+        _, summary = train_distilled_transformer(labels, config, seed=0)
+        run = distilled_transformer_run_dir("rule", "seed/gpt-4.1", 0, config)
+        assert run.as_posix().endswith("runs/distilled-minilm-augmented120-from-rule/seed/gpt-4.1/0")
+        assert len(seen) == 1 and len(seen[0]) == 120
+        selection = summary["selection"]
+        assert (selection["train_rows"], selection["holdout_rows"], selection["augmented_train_rows"]) == \
+            (360, 40, 120)
+        _, held_rows = holdout_split(len(labels.frame), 0)
+        held_numbers = {str(i) for i in held_rows}  # each fixture query ends with its own row number
+        assert len(held_numbers) == 40
+        variants = pd.read_csv(tmp_path / "pool" / "transfer_pool_augmented.tsv", sep="\t", keep_default_na=False)
+        numbers = {w.rstrip("?") for v in variants["query"] for w in v.split() if w.rstrip("?").isdigit()}
+        assert len(numbers) > 50 and not numbers & held_numbers  # no variant is made from a held-out query
+        fingerprint = summary["fingerprint"]
+        assert fingerprint["augmented_rows"] == 120 and fingerprint["config"]["augmented"] == 120
+        labelled = tmp_path / "given" / "soft_labels_rule.augmented.tsv"
+        assert fingerprint["augmented_soft_labels_sha256"] == sha256_file(labelled)
+        _, again = train_distilled_transformer(labels, config, seed=0)  # labels cached, run reused
+        assert len(seen) == 1 and again["trained_at"] == summary["trained_at"]

@@ -3,8 +3,10 @@
 In the published and Zef-CNP sets ambiguous queries are much shorter than specific ones (length-only CV accuracy
 0.69-0.92), so a student can score well on their folds by counting words. ``length_resampled_frame`` keeps only
 rows that can be matched on length: each drawn ambiguous query is paired with a specific query of the same word
-count (``word_count_bin``), no row is used twice, and ``pairs`` such matches are drawn at random (seeded). Both
-labels then have the same word-count distribution by construction.
+count and the same character-length bin (``length_bin``: ``CHAR_BIN_WIDTH`` characters wide), no row is used twice,
+and ``pairs`` such matches are drawn at random (seeded). Both labels then have the same word-count distribution by
+construction, and their character lengths differ by less than one bin. (Matching on words alone, the first
+version, left length-only CV accuracy at 0.776 in 02's audit: the ambiguous queries use shorter words.)
 
 Its control, ``random_draw_frame``, draws as many ambiguous and specific queries from the same rows with no
 regard to length: the strategy counts as teaching ambiguity only if it beats that draw. No model call; seconds.
@@ -21,6 +23,8 @@ from ambig_lib.core.errors import AmbigError
 
 #: Word counts at or above this share one bin (long queries are few).
 LONG_QUERY_WORDS = 25
+#: Width of the character-length bins pairs are matched in (whitespace collapsed).
+CHAR_BIN_WIDTH = 5
 COLUMNS = ("topic", "initial_request", "binary_label", "user_information_need", "intent", "ambiguity_type",
            "pair_id", "sample_index")
 
@@ -32,6 +36,11 @@ class LengthResamplingError(AmbigError):
 def word_count_bin(query: str) -> int:
     """Whitespace word count, capped at :data:`LONG_QUERY_WORDS`."""
     return min(len(str(query).split()), LONG_QUERY_WORDS)
+
+
+def length_bin(query: str) -> tuple[int, int]:
+    """(``word_count_bin``, whitespace-collapsed character length // ``CHAR_BIN_WIDTH``): what a pair shares."""
+    return word_count_bin(query), len(" ".join(str(query).split())) // CHAR_BIN_WIDTH
 
 
 def source_rows(sources: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
@@ -60,10 +69,10 @@ def _frame(specific: pd.DataFrame, ambiguous: pd.DataFrame, prefix: str, kind: s
 
 
 def length_resampled_frame(rows: pd.DataFrame, pairs: int, seed: int = 0) -> pd.DataFrame:
-    """``pairs`` (specific, ambiguous) matches of equal word-count bin drawn from ``rows`` (``source_rows``),
+    """``pairs`` (specific, ambiguous) matches of equal ``length_bin`` drawn from ``rows`` (``source_rows``),
     no row twice; two rows per match, ``pair_id`` ``lr-<k>``, ``ambiguity_type`` ``length_resampled``."""
     rng = np.random.default_rng(seed)
-    bins = rows["initial_request"].map(word_count_bin)
+    bins = rows["initial_request"].map(length_bin)
     matched: list[tuple[int, int]] = []
     for value in sorted(bins.unique()):
         spec = rng.permutation(np.array(rows.index[(bins == value) & (rows["binary_label"] == 0)]))

@@ -8,7 +8,7 @@ data/synthetic/strategies``); this module adds, with no model call:
 * ``strategy/rules_counterfactual``: :mod:`ambig_lib.generation.counterfactual` edits of the specific queries of the
   published and Zef-CNP sets;
 * ``strategy/length_resampled``: :mod:`ambig_lib.generation.length_resampling`'s draw of published and Zef-CNP
-  rows in which both labels have the same word counts, with its own control ``strategy/length_resampled-control``
+  rows in which both labels have the same word counts and character lengths, with its own control ``strategy/length_resampled-control``
   (the same number of rows drawn with no regard to length);
 * ``strategy/<stem>-control`` for every other pair set there: its random-deletion control.
 
@@ -95,7 +95,8 @@ def build_length_resampled(sources: Sequence[str] = COUNTERFACTUAL_SOURCES, pair
     names = resolve_teacher_sets(list(sources))
     rows = length_resampling.source_rows((n, load_teacher_set(n)) for n in names)
     common = {"stage": "strategy", "sources": names, "seed": seed, "pairs": pairs,
-              "word_count_bins": f"exact word count, {length_resampling.LONG_QUERY_WORDS}+ pooled"}
+              "length_bins": f"exact word count ({length_resampling.LONG_QUERY_WORDS}+ pooled) and characters // "
+                             f"{length_resampling.CHAR_BIN_WIDTH} (whitespace collapsed)"}
     strategy = write_set(length_resampling.length_resampled_frame(rows, pairs, seed), LENGTH_RESAMPLED_STEM,
                          {**common, "strategy": "length_resampled"}, folder)
     control = write_set(length_resampling.random_draw_frame(rows, pairs, seed), LENGTH_RESAMPLED_STEM + CONTROL_SUFFIX,

@@ -13,8 +13,10 @@ import pytest
 from ambig_lib.data import teacher_sets
 from ambig_lib.generation import strategies
 from ambig_lib.generation.length_resampling import (
+    CHAR_BIN_WIDTH,
     LONG_QUERY_WORDS,
     LengthResamplingError,
+    length_bin,
     length_resampled_frame,
     random_draw_frame,
     source_rows,
@@ -37,21 +39,26 @@ def _confounded() -> list[tuple[str, pd.DataFrame]]:
 
 def test_word_count_bin_pools_long_queries() -> None:
     assert word_count_bin("what  is java ") == 3
+    assert length_bin("what  is java ") == (3, len("what is java") // CHAR_BIN_WIDTH) == (3, 2)
     assert word_count_bin(" ".join(["w"] * 40)) == LONG_QUERY_WORDS == word_count_bin(" ".join(["w"] * 25))
 
 
 def test_resampled_labels_share_their_word_counts_and_the_control_does_not() -> None:
     rows = source_rows(_confounded())
     assert len(rows) == 600 and set(rows["intent"]) == {"set/one", "set/two"}  # the duplicate is dropped
-    available = sum(min(((rows["initial_request"].map(word_count_bin) == b) & (rows["binary_label"] == y)).sum()
-                        for y in (0, 1)) for b in range(1, LONG_QUERY_WORDS + 1))
-    assert 80 < available < 150  # only the 5-9-word ambiguous queries have partners
+    bins = rows["initial_request"].map(length_bin)
+    available = sum(min(((bins == b) & (rows["binary_label"] == y)).sum() for y in (0, 1)) for b in set(bins))
+    by_words = sum(min(((rows["initial_request"].map(word_count_bin) == b) & (rows["binary_label"] == y)).sum()
+                       for y in (0, 1)) for b in range(1, LONG_QUERY_WORDS + 1))
+    assert 80 < available <= by_words < 150  # only the 5-9-word ambiguous queries have partners
     frame = length_resampled_frame(rows, 80, seed=1)
     assert len(frame) == 160 and Counter(frame["binary_label"]) == {0: 80, 1: 80}
     assert frame["initial_request"].is_unique and set(frame["initial_request"]) <= set(rows["initial_request"])
     words = frame["initial_request"].map(word_count_bin)
+    chars = frame["initial_request"].str.len()
     for _, pair in frame.groupby("pair_id"):
         assert pair["binary_label"].tolist() == [0, 1] and words[pair.index].nunique() == 1
+        assert (chars[pair.index] // CHAR_BIN_WIDTH).nunique() == 1
     assert Counter(words[frame["binary_label"] == 0]) == Counter(words[frame["binary_label"] == 1])
     assert (frame.loc[frame["binary_label"] == 1, "ambiguity_type"] == "length_resampled").all()
     pd.testing.assert_frame_equal(frame, length_resampled_frame(rows, 80, seed=1))  # seeded
@@ -72,13 +79,15 @@ def test_resampled_labels_share_their_word_counts_and_the_control_does_not() -> 
 def test_length_resampled_sets_are_written_with_provenance_and_load_by_name(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMBIG_DATA_DIR", str(tmp_path))
-    strategy, control = strategies.build_length_resampled(sources=["seed/gpt-4.1"], pairs=100)
+    strategy, control = strategies.build_length_resampled(sources=["seed/gpt-4.1"], pairs=60)
     assert strategy.name == "length_resampled_balanced_strict.tsv"
     assert control.name == "length_resampled-control_balanced_strict.tsv"
     loaded = teacher_sets.load_teacher_set("strategy/length_resampled")
-    assert Counter(loaded["binary_label"]) == {0: 100, 1: 100}
+    assert Counter(loaded["binary_label"]) == {0: 60, 1: 60}
     provenance = json.loads(strategy.with_name("length_resampled_balanced_strict.provenance.json").read_text())
     assert provenance["mean_words"]["specific"] == provenance["mean_words"]["ambiguous"]
+    chars = loaded["initial_request"].str.len().groupby(loaded["binary_label"]).mean()
+    assert abs(chars[0] - chars[1]) < CHAR_BIN_WIDTH  # within one character bin on average, by construction
     assert provenance["sources"] == ["seed/gpt-4.1"] and provenance["strategy"] == "length_resampled"
     record = json.loads(control.with_name("length_resampled-control_balanced_strict.provenance.json").read_text())
     assert record["control_of"] == "strategy/length_resampled" and record["strategy"] == "random_draw_control"

@@ -70,18 +70,21 @@ ROC_AUC_MARGIN = {"small_transformer": 0.02, "static_distilled": 0.03}
 P50_TARGET_MS = {"small_transformer": 2.0, "static_distilled": 0.5}
 THROUGHPUT_TARGET_QPS = {"static_distilled": 10_000.0}
 #: The small transformer's candidates: a loss (``distilled_transformer.LOSS_CHOICES``), ``+augmented`` adding
-#: ``AUGMENTED_QUERIES`` augmented transfer queries; held-out pool agreement picks one.
+#: ``AUGMENTED_QUERIES`` augmented transfer queries (``+augmented<n>``: n of them); held-out pool agreement picks one.
 SMALL_CANDIDATES: tuple[str, ...] = ("soft_ce", "logit_mse", "soft_ce+augmented")
 AUGMENTED_QUERIES = 10_000
 
 
 def small_candidate_config(base: SmallTransformerConfig, name: str) -> SmallTransformerConfig:
-    """``base`` with the loss and augmentation a candidate name says (``<loss>`` or ``<loss>+augmented``)."""
-    loss, _, extra = str(name).partition("+")
-    if loss not in LOSS_CHOICES or extra not in ("", "augmented"):
-        raise ValueError(f"Unknown small-transformer candidate {name!r}. Fix: <loss> or <loss>+augmented, the loss "
-                         f"one of {', '.join(LOSS_CHOICES)}.")
-    return replace(base, loss=loss, augmented=AUGMENTED_QUERIES if extra else 0)
+    """``base`` with the loss and augmentation a candidate name says (``<loss>``, ``<loss>+augmented`` or
+    ``<loss>+augmented<n>``)."""
+    loss, plus, extra = str(name).partition("+")
+    count = extra.removeprefix("augmented")
+    if loss not in LOSS_CHOICES or (plus and (not extra.startswith("augmented") or not (count == "" or (
+            count.isdigit() and int(count) > 0)))):
+        raise ValueError(f"Unknown small-transformer candidate {name!r}. Fix: <loss>, <loss>+augmented or "
+                         f"<loss>+augmented<n>, the loss one of {', '.join(LOSS_CHOICES)}.")
+    return replace(base, loss=loss, augmented=(int(count) if count else AUGMENTED_QUERIES) if plus else 0)
 SERVED_VARIANT = "onnx_int8"
 #: The PyTorch ensemble's probabilities of the benchmark queries, beside the ensemble's export.
 REFERENCE_CACHE = "reference_probabilities.npy"

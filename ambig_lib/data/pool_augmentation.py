@@ -15,9 +15,11 @@ included), not an evaluation or development-slice text (``pool.blocked_texts``, 
 earlier variant. Origins are visited in a seeded order, round after round, until ``variants`` are kept or
 ``max_rounds`` are spent. No label is read.
 
-``data/pool/transfer_pool_augmented.tsv`` (``query, source``; sources ``augmented/deletion``, ``augmented/ngram``,
+``data/pool/transfer_pool_augmented-<variants>.tsv`` (``query, source``; sources ``augmented/deletion``, ``augmented/ngram``,
 ``augmented/deletion+ngram``) is written atomically with its provenance beside it (the rule, the configuration,
-the origin pool's SHA-256 and the origin rows' hash) and reused while they are unchanged.
+the origin pool's SHA-256 and the origin rows' hash) and reused while they are unchanged. The draw is
+sequential, so a larger ``variants`` starts with the variants of a smaller one (same origins and seed): their
+teacher labels are reused.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ambig_lib.core.provenance import software_versions
 from ambig_lib.core.text import normalise
 from ambig_lib.data.pool import POOL_COLUMNS, PoolError, blocked_texts, pool_tsv_bytes, provenance_path
 
-AUGMENTED_FILE = "transfer_pool_augmented.tsv"
+AUGMENTED_STEM = "transfer_pool_augmented"
 RULE = ("Tang et al. (2019) transfer-set augmentation: each word deleted with p_delete (their [MASK], dropped "
         "because served queries never hold it), then with p_ngram a random n-gram (n in 1..max_ngram, shorter "
         "than the query) kept; variants of the training rows only; kept when new (not a pool query, not an "
@@ -56,9 +58,9 @@ class AugmentConfig:
     seed: int = 0
 
 
-def augmented_pool_path() -> Path:
-    """``data/pool/transfer_pool_augmented.tsv`` (or under ``$AMBIG_POOL_DIR``)."""
-    return paths.pool_dir() / AUGMENTED_FILE
+def augmented_pool_path(variants: int) -> Path:
+    """``data/pool/transfer_pool_augmented-<variants>.tsv`` (or under ``$AMBIG_POOL_DIR``)."""
+    return paths.pool_dir() / f"{AUGMENTED_STEM}-{int(variants)}.tsv"
 
 
 def augment_query(query: str, rng: np.random.Generator, config: AugmentConfig) -> tuple[str, str]:
@@ -115,7 +117,7 @@ def ensure_augmented_pool(pool_file: str | Path, queries: Sequence[str], origin_
                           ) -> tuple[Path, str]:
     """The augmented pool file of these origins and config: reused while its provenance matches, else built and
     written (atomic). Returns the path and ``up to date`` or ``written``."""
-    target = Path(path) if path is not None else augmented_pool_path()
+    target = Path(path) if path is not None else augmented_pool_path(config.variants)
     key = _origin_key(Path(pool_file), origin_rows, config)
     record = provenance_path(target)
     if target.is_file() and record.is_file():

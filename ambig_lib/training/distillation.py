@@ -264,10 +264,12 @@ class SoftLabels:
 def soft_labels(pool_file: str | Path | None = None, student: str = DEFAULT_TEACHER_STUDENT,
                 teacher_set: str = DEFAULT_TEACHER_SET, seeds: Sequence[int] = DEFAULT_SEEDS,
                 folds: int = DEFAULT_FOLDS, batch_size: int = 256, train_if_missing: bool = False,
-                progress: bool = True, force: bool = False, path: str | Path | None = None) -> SoftLabels:
+                progress: bool = True, force: bool = False, path: str | Path | None = None,
+                reuse_from: Sequence[str | Path] = ()) -> SoftLabels:
     """The ensemble's soft labels of the pool: the cache while the pool and the teacher runs are unchanged, else
     computed (the fold models are needed then) and cached. When only the pool changed, the queries the cache
     already holds keep their labels and only the new ones are labelled (``force`` labels every query again).
+    ``reuse_from``: other soft-label files of the same teacher whose labels may be reused too.
     ``status``: ``up to date`` or ``computed (<why>; <n> queries labelled, <m> reused)``."""
     pool_file = Path(pool_file) if pool_file is not None else pool_path()
     teacher = teacher_runs(student, teacher_set, seeds, folds)
@@ -276,7 +278,10 @@ def soft_labels(pool_file: str | Path | None = None, student: str = DEFAULT_TEAC
     status = "up to date"
     if reason is not None:
         queries = [str(q) for q in load_transfer_pool(pool_file)["query"].tolist()]
-        known = {} if force else reusable_soft_labels(teacher, target)
+        known: dict[str, float] = {}
+        if not force:
+            for source in [*reuse_from, target]:  # the target's own labels win
+                known.update(reusable_soft_labels(teacher, source))
         todo = [q for q in dict.fromkeys(queries) if q not in known]
         if todo:
             computed = ensemble_soft_labels(todo, student, teacher_set, seeds, folds, batch_size, progress,

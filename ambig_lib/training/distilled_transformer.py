@@ -15,7 +15,8 @@ Recipe (``SmallTransformerConfig``):
   al. (2019) for distilling BERT into small students; AdamW, linear schedule with warm-up, HF ``Trainer``, seeded;
 - ``augmented`` (default 0): that many augmented variants of the training split's queries
   (``data.pool_augmentation``: word deletion and n-gram sampling, Tang et al. 2019), labelled by the same teacher
-  once and cached beside the pool's soft labels (``soft_labels_<teacher>.augmented.tsv``), join the training
+  once and cached beside the pool's soft labels (``soft_labels_<teacher>.augmented-<n>.tsv``; a larger ``n`` reuses
+  the labels of a smaller one), join the training
   rows; the held-out split is unchanged, so every candidate is compared on the same queries;
 - it trains on the pool's training split (``distillation.holdout_split``: the same seeded 90% the static head
   uses); after each epoch it is scored on the held-out 10% by agreement with the teacher
@@ -301,9 +302,11 @@ def augmented_soft_labels(labels: SoftLabels, config: SmallTransformerConfig, se
     pool_file, _ = ensure_augmented_pool(labels.path, queries, train_rows.tolist(),
                                          AugmentConfig(variants=config.augmented, seed=seed))
     teacher = labels.teacher
-    target = labels.path.with_name(labels.path.name.removesuffix(".tsv") + ".augmented.tsv")
+    stem = labels.path.name.removesuffix(".tsv") + ".augmented"
+    target = labels.path.with_name(f"{stem}-{config.augmented}.tsv")
+    others = sorted(p for p in labels.path.parent.glob(f"{stem}-*.tsv") if p != target)
     return soft_labels(pool_file, teacher["student"], teacher["teacher_set"], teacher["seeds"], teacher["folds"],
-                       train_if_missing=train_if_missing, path=target)
+                       train_if_missing=train_if_missing, path=target, reuse_from=others)
 
 
 def reuse_distilled_transformer(run: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:

@@ -145,7 +145,11 @@ def test_the_small_tier_trains_one_run_per_candidate_and_serves_the_one_that_agr
             _small_tier(labels, config, (), 0, False)
     assert small_candidate_config(config, "logit_mse+augmented").augmented == 10_000
     assert small_candidate_config(config, "soft_ce") == config
-    with pytest.raises(ValueError, match=r"Unknown small-transformer candidate 'hinge'\. Fix: <loss> or"):
+    assert small_candidate_config(config, "soft_ce+augmented20000").augmented == 20_000
+    for bad in ("soft_ce+augmented0", "soft_ce+augmentedx", "soft_ce+"):
+        with pytest.raises(ValueError, match="Unknown small-transformer candidate"):
+            small_candidate_config(config, bad)
+    with pytest.raises(ValueError, match=r"Unknown small-transformer candidate 'hinge'\. Fix: <loss>,"):
         small_candidate_config(config, "hinge")
     with pytest.raises(ValueError, match="Unknown small-transformer candidate 'soft_ce\\+noise'"):
         small_candidate_config(config, "soft_ce+noise")

@@ -63,6 +63,8 @@ def test_variants_are_seeded_new_and_never_blocked_or_from_held_out_rows(monkeyp
     frame = build_augmented_pool(queries, origin, config)
     assert len(frame) == 150 and list(frame.columns) == ["query", "source"]
     assert frame.equals(build_augmented_pool(queries, origin, config))  # seeded
+    larger = build_augmented_pool(queries, origin, AugmentConfig(variants=200, p_delete=0.3, p_ngram=0.5))
+    assert larger.iloc[:150].equals(frame)  # a larger draw starts with the smaller one
     assert not frame.equals(build_augmented_pool(queries, origin, AugmentConfig(variants=150, p_delete=0.3,
                                                                                   p_ngram=0.5, seed=1)))
     keys = frame["query"].map(normalise)
@@ -100,8 +102,8 @@ def test_the_file_is_reused_until_its_origin_or_config_changes(tmp_path: Path, m
 
 
 def test_the_committed_augmented_pool_holds_no_evaluation_text_and_is_rebuilt_identically() -> None:
-    committed = load_transfer_pool(augmented_pool_path())  # checks the recorded SHA-256
-    recorded = json.loads(provenance_path(augmented_pool_path()).read_text(encoding="utf-8"))
+    committed = load_transfer_pool(augmented_pool_path(10_000))  # checks the recorded SHA-256
+    recorded = json.loads(provenance_path(augmented_pool_path(10_000)).read_text(encoding="utf-8"))
     assert len(committed) == recorded["origin"]["config"]["variants"] == 10_000
     blocked = evaluation_texts() | {" ".join(t.split()).casefold()
                                     for t in load_ambignq_dev_slice()["initial_request"]}

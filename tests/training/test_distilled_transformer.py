@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ambig_lib.training.distilled_transformer import (
     SUMMARY_FILE,
     SmallTransformerConfig,
     _fingerprint,
+    augmented_soft_labels,
     distilled_transformer_run_dir,
     initial_weights,
     logit_mse,
@@ -185,12 +187,15 @@ def test_augmented_queries_are_labelled_once_by_the_teacher_and_join_only_the_tr
         _, held_rows = holdout_split(len(labels.frame), 0)
         held_numbers = {str(i) for i in held_rows}  # each fixture query ends with its own row number
         assert len(held_numbers) == 40
-        variants = pd.read_csv(tmp_path / "pool" / "transfer_pool_augmented.tsv", sep="\t", keep_default_na=False)
+        variants = pd.read_csv(tmp_path / "pool" / "transfer_pool_augmented-120.tsv", sep="\t", keep_default_na=False)
         numbers = {w.rstrip("?") for v in variants["query"] for w in v.split() if w.rstrip("?").isdigit()}
         assert len(numbers) > 50 and not numbers & held_numbers  # no variant is made from a held-out query
         fingerprint = summary["fingerprint"]
         assert fingerprint["augmented_rows"] == 120 and fingerprint["config"]["augmented"] == 120
-        labelled = tmp_path / "given" / "soft_labels_rule.augmented.tsv"
+        labelled = tmp_path / "given" / "soft_labels_rule.augmented-120.tsv"
         assert fingerprint["augmented_soft_labels_sha256"] == sha256_file(labelled)
         _, again = train_distilled_transformer(labels, config, seed=0)  # labels cached, run reused
         assert len(seen) == 1 and again["trained_at"] == summary["trained_at"]
+        larger = augmented_soft_labels(labels, replace(config, augmented=200), 0, holdout_split(400, 0)[0])
+        assert len(seen) == 2 and len(seen[1]) == 80  # the first 120 variants keep their labels
+        assert larger.frame.iloc[:120].equals(pd.read_csv(labelled, sep="\t", keep_default_na=False))

@@ -27,15 +27,25 @@ Example::
 from __future__ import annotations
 
 import argparse
+import re
 
 from ambig_lib.cli.common import add_offline, add_threads, positive_int
 
 TIER_CHOICES = ("teacher_ensemble", "small_transformer", "static_distilled")
 #: ``training.distilled_transformer.INIT_CHOICES``, named here so that ``ambig --help`` does not import torch.
 SMALL_INIT_CHOICES = ("fine-tuned", "base")
-#: tiers.SMALL_CANDIDATES, without importing torch
-SMALL_CANDIDATE_CHOICES = ("soft_ce", "logit_mse", "soft_ce+augmented", "logit_mse+augmented")
+#: tiers.SMALL_CANDIDATES and the names tiers.small_candidate_config accepts, without importing torch
 SMALL_CANDIDATE_DEFAULT = ("soft_ce", "logit_mse", "soft_ce+augmented")
+SMALL_CANDIDATE_PATTERN = re.compile(r"(soft_ce|logit_mse)(\+augmented([1-9][0-9]*)?)?")
+
+
+def small_candidate(text: str) -> str:
+    """An argparse type: ``<loss>``, ``<loss>+augmented`` or ``<loss>+augmented<n>``."""
+    if not SMALL_CANDIDATE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a small-transformer candidate. Fix: soft_ce or logit_mse, optionally followed by "
+            "+augmented (10,000 augmented queries) or +augmented<n>, e.g. soft_ce+augmented20000.")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small-init", choices=SMALL_INIT_CHOICES, default="fine-tuned",
                         help="the small transformer's starting weights: fold 0 of the student's own run on the "
                              "teacher set (fine-tuned, default) or the pretrained student (base)")
-    parser.add_argument("--small-candidates", nargs="+", choices=SMALL_CANDIDATE_CHOICES,
+    parser.add_argument("--small-candidates", nargs="+", type=small_candidate,
                         default=list(SMALL_CANDIDATE_DEFAULT),
                         help="the small transformer's candidates (a loss, +augmented adds 10,000 augmented transfer "
-                             "queries), one run each; held-out pool agreement picks one (default: %(default)s)")
+                             "queries, +augmented<n> n of them), one run each; held-out pool agreement picks one (default: %(default)s)")
     parser.add_argument("--train-if-missing", action="store_true",
                         help="train a missing fold model of a teacher run alone (its own split and seed)")
     add_offline(parser)

@@ -156,10 +156,18 @@ def test_the_small_tier_trains_one_run_per_candidate_and_serves_the_one_that_agr
 
 
 def test_the_cli_names_the_libraries_small_candidates_without_importing_torch() -> None:
-    from ambig_lib.cli.distil import SMALL_CANDIDATE_CHOICES, SMALL_CANDIDATE_DEFAULT
+    import argparse
+
+    from ambig_lib.cli.distil import SMALL_CANDIDATE_DEFAULT, small_candidate
     from ambig_lib.compare.tiers import SMALL_CANDIDATES, small_candidate_config
     from ambig_lib.training.distilled_transformer import SmallTransformerConfig
 
     assert SMALL_CANDIDATE_DEFAULT == SMALL_CANDIDATES
-    for name in SMALL_CANDIDATE_CHOICES:
-        small_candidate_config(SmallTransformerConfig(), name)  # every choice is a valid candidate
+    for name in (*SMALL_CANDIDATES, "logit_mse+augmented", "soft_ce+augmented20000"):
+        assert small_candidate(name) == name
+        small_candidate_config(SmallTransformerConfig(), name)  # the library takes what the CLI lets through
+    for bad in ("hinge", "soft_ce+augmented0", "soft_ce+", "soft_ce+noise", "soft_ce+augmented20000x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="Fix: soft_ce or logit_mse"):
+            small_candidate(bad)
+        with pytest.raises(ValueError):
+            small_candidate_config(SmallTransformerConfig(), bad)

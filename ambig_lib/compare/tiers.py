@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,13 +79,12 @@ AUGMENTED_QUERIES = 10_000
 def small_candidate_config(base: SmallTransformerConfig, name: str) -> SmallTransformerConfig:
     """``base`` with the loss and augmentation a candidate name says (``<loss>``, ``<loss>+augmented`` or
     ``<loss>+augmented<n>``)."""
-    loss, plus, extra = str(name).partition("+")
-    count = extra.removeprefix("augmented")
-    if loss not in LOSS_CHOICES or (plus and (not extra.startswith("augmented") or not (count == "" or (
-            count.isdigit() and int(count) > 0)))):
+    match = re.fullmatch(r"(\w+)(\+augmented([1-9][0-9]*)?)?", str(name))
+    if match is None or match[1] not in LOSS_CHOICES:
         raise ValueError(f"Unknown small-transformer candidate {name!r}. Fix: <loss>, <loss>+augmented or "
                          f"<loss>+augmented<n>, the loss one of {', '.join(LOSS_CHOICES)}.")
-    return replace(base, loss=loss, augmented=(int(count) if count else AUGMENTED_QUERIES) if plus else 0)
+    augmented = int(match[3]) if match[3] else AUGMENTED_QUERIES if match[2] else 0
+    return replace(base, loss=match[1], augmented=augmented)
 SERVED_VARIANT = "onnx_int8"
 #: The PyTorch ensemble's probabilities of the benchmark queries, beside the ensemble's export.
 REFERENCE_CACHE = "reference_probabilities.npy"

@@ -197,9 +197,7 @@ class SoftTargetTrainer(Trainer):
 
     def __init__(self, *args: Any, loss_name: str = DEFAULT_LOSS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if loss_name not in LOSSES:
-            raise DistillationError(f"Unknown loss {loss_name!r}. Fix: one of {', '.join(LOSS_CHOICES)}.")
-        self.loss_fn = LOSSES[loss_name]
+        self.loss_fn = LOSSES[loss_name]  # validated by train_distilled_transformer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
         targets = inputs.pop("labels")

@@ -35,7 +35,7 @@ TIER_CHOICES = ("teacher_ensemble", "small_transformer", "static_distilled")
 #: ``training.distilled_transformer.INIT_CHOICES``, named here so that ``ambig --help`` does not import torch.
 SMALL_INIT_CHOICES = ("fine-tuned", "base")
 #: tiers.SMALL_CANDIDATES and the names tiers.small_candidate_config accepts, without importing torch
-SMALL_CANDIDATE_DEFAULT = ("soft_ce", "logit_mse", "soft_ce+augmented")
+SMALL_CANDIDATE_DEFAULT = ("soft_ce", "logit_mse", "soft_ce+augmented", "soft_ce+augmented20000")
 SMALL_CANDIDATE_PATTERN = re.compile(r"(soft_ce|logit_mse)(\+augmented([1-9][0-9]*)?)?")
 
 

@@ -321,21 +321,47 @@ def reuse_distilled_transformer(run: Path, fingerprint: dict[str, Any]) -> dict[
     return summary
 
 
-def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConfig = SmallTransformerConfig(),
-                                seed: int = 0, force: bool = False, train_if_missing: bool = False
-                                ) -> tuple[Path, dict[str, Any]]:
-    """Distil the teacher's soft labels into the cut student (or reuse the saved run); returns the saved model
-    directory and the run's summary."""
+def recipe(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """A run's fingerprint without the hash of its initial weights: what it was trained from and how. A fine-tuned
+    fold 0 retrained on another CPU differs in its last bits, so the same recipe there has another fingerprint."""
+    initial = {k: v for k, v in fingerprint.get("initial_weights", {}).items() if k != "weights_sha256"}
+    return {**fingerprint, "initial_weights": initial}
+
+
+def _run_inputs(labels: SoftLabels, config: SmallTransformerConfig, seed: int, train_if_missing: bool
+                ) -> tuple[Path, Path, np.ndarray, np.ndarray, SoftLabels | None, dict[str, Any]]:
+    """The run directory, the initial weights, the pool's training and held-out rows, the augmented queries'
+    labels and the fingerprint of one run."""
     if config.loss not in LOSSES:
         raise DistillationError(f"Unknown loss {config.loss!r}. Fix: one of {', '.join(LOSS_CHOICES)}.")
     teacher = labels.teacher
     run = distilled_transformer_run_dir(teacher["student"], teacher["teacher_set"], seed, config)
     init_dir = initial_weights(config, teacher["teacher_set"], seed, train_if_missing)
+    train_idx, held_idx = holdout_split(len(labels.frame), seed, config.holdout_fraction)
+    extra = augmented_soft_labels(labels, config, seed, train_idx, train_if_missing)
+    return run, init_dir, train_idx, held_idx, extra, _fingerprint(labels, config, seed, init_dir, extra)
+
+
+def recorded_distilled_transformer(labels: SoftLabels, config: SmallTransformerConfig = SmallTransformerConfig(),
+                                   seed: int = 0, train_if_missing: bool = False) -> dict[str, Any] | None:
+    """The saved summary of a run of this recipe (``recipe``), its model on disk or not, else None. Its held-out
+    agreement is a measurement of that run; a fresh clone uses it to skip candidates that cannot win."""
+    run, *_, fingerprint = _run_inputs(labels, config, seed, train_if_missing)
+    summary_path = run / SUMMARY_FILE
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    return summary if recipe(summary.get("fingerprint", {})) == recipe(fingerprint) else None
+
+
+def train_distilled_transformer(labels: SoftLabels, config: SmallTransformerConfig = SmallTransformerConfig(),
+                                seed: int = 0, force: bool = False, train_if_missing: bool = False
+                                ) -> tuple[Path, dict[str, Any]]:
+    """Distil the teacher's soft labels into the cut student (or reuse the saved run); returns the saved model
+    directory and the run's summary."""
+    run, init_dir, train_idx, held_idx, extra, fingerprint = _run_inputs(labels, config, seed, train_if_missing)
     texts = labels.frame["query"].astype(str).tolist()
     targets = labels.frame["p_ambiguous"].to_numpy(dtype=np.float64)
-    train_idx, held_idx = holdout_split(len(texts), seed, config.holdout_fraction)
-    extra = augmented_soft_labels(labels, config, seed, train_idx, train_if_missing)
-    fingerprint = _fingerprint(labels, config, seed, init_dir, extra)
     cached = None if force else reuse_distilled_transformer(run, fingerprint)
     if cached is not None:
         return run / MODEL_DIR, cached

@@ -155,6 +155,84 @@ def test_the_small_tier_trains_one_run_per_candidate_and_serves_the_one_that_agr
         small_candidate_config(config, "soft_ce+noise")
 
 
+def test_a_fresh_clone_retrains_the_best_recorded_candidate_first_and_only_those_that_could_beat_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from isolation import folders_in
+    from soft_label_fixtures import rule_soft_labels
+
+    from ambig_lib.compare import tiers
+    from ambig_lib.training.distilled_transformer import SmallTransformerConfig, distilled_transformer_run_dir
+
+    labels = rule_soft_labels(tmp_path / "pool")
+    config = SmallTransformerConfig(layers=(1,), epochs=1, learning_rate=3e-4, batch_size=16, torch_threads=1,
+                                    init="base")
+    names = ("soft_ce", "logit_mse")
+    calls: list[str] = []
+    real_train = tiers.train_distilled_transformer
+
+    def counted(labels_, candidate, seed, train_if_missing=False):  # noqa: ANN001, ANN202
+        calls.append(candidate.loss)
+        return real_train(labels_, candidate, seed, train_if_missing=train_if_missing)
+
+    monkeypatch.setattr(tiers, "train_distilled_transformer", counted)
+    with folders_in(tmp_path, "AMBIG_RUNS_DIR"):
+        runs = {loss: distilled_transformer_run_dir("rule", "seed/gpt-4.1", 0, replace(config, loss=loss))
+                for loss in names}
+        _, first = tiers._small_tier(labels, config, names, 0, False)
+        assert sorted(calls) == sorted(names)  # nothing recorded: every candidate is trained
+        winner = first["chosen"]
+        loser = next(name for name in names if name != winner)
+
+        def summary(name: str) -> dict:
+            return json.loads((runs[name] / "distilled_summary.json").read_text(encoding="utf-8"))
+
+        recorded = {name: summary(name) for name in names}
+        for run in runs.values():  # a fresh clone: the summaries are committed, the weights are not
+            shutil.rmtree(run / "model")
+        calls.clear()
+        model_dir, again = tiers._small_tier(labels, config, names, 0, False)
+        assert calls == [winner] and model_dir == runs[winner] / "model"
+        assert again["chosen"] == winner
+        assert again[f"agreement ({winner})"] == first[f"agreement ({winner})"]  # the same run, retrained
+        assert again[f"agreement ({loser})"] == (f"{first[f'agreement ({loser})']} (recorded run; not retrained, "
+                                                 "it cannot win)")
+        assert not (runs[loser] / "model").exists() and summary(loser) == recorded[loser]
+
+        # A recorded run that agrees better than the best trained here must be trained: it could win.
+        better = {**recorded[loser], "holdout_agreement": {**recorded[loser]["holdout_agreement"],
+                                                           "roc_auc_vs_teacher_hard": 1.0, "mean_abs_diff": 0.0}}
+        (runs[loser] / "distilled_summary.json").write_text(json.dumps(better), encoding="utf-8")
+        calls.clear()
+        _, third = tiers._small_tier(labels, config, names, 0, False)
+        assert calls == [loser, winner]  # the best record first: retrained, it falls back; the winner is reused
+        assert summary(loser)["holdout_agreement"] == recorded[loser]["holdout_agreement"]
+        assert third["chosen"] == winner
+
+        # A summary of another recipe is no record of this one: the candidate is trained.
+        other = {**recorded[loser], "fingerprint": {**recorded[loser]["fingerprint"], "n_rows": 1}}
+        (runs[loser] / "distilled_summary.json").write_text(json.dumps(other), encoding="utf-8")
+        shutil.rmtree(runs[loser] / "model")
+        calls.clear()
+        tiers._small_tier(labels, config, names, 0, False)
+        assert calls == [loser, winner] or calls == [winner, loser]
+        assert (runs[loser] / "model" / "config.json").is_file()
+
+
+def test_a_runs_recipe_ignores_only_the_hash_of_its_initial_weights() -> None:
+    from ambig_lib.training.distilled_transformer import recipe
+
+    fingerprint = {"config": {"loss": "soft_ce"}, "soft_labels_sha256": "a",
+                   "initial_weights": {"init": "fine-tuned", "model_dir": "runs/minilm/seed/gpt-4.1/0/fold_0",
+                                       "weights_sha256": "1"}}
+    retrained = {**fingerprint, "initial_weights": {**fingerprint["initial_weights"], "weights_sha256": "2"}}
+    assert recipe(retrained) == recipe(fingerprint) and retrained != fingerprint
+    assert recipe({**fingerprint, "soft_labels_sha256": "b"}) != recipe(fingerprint)
+    moved = {**fingerprint, "initial_weights": {**fingerprint["initial_weights"], "model_dir": "elsewhere"}}
+    assert recipe(moved) != recipe(fingerprint)
+
+
 def test_the_cli_names_the_libraries_small_candidates_without_importing_torch() -> None:
     import argparse
 
